@@ -1,0 +1,13 @@
+"""brenier: optimal transport on 2D/3D shapes, in PyTorch.
+
+The functional core is :func:`solve` (an :class:`OTResult`) and
+:func:`sinkhorn_divergence` (a differentiable tensor); :class:`SamplesLoss` is a
+drop-in replacement for GeomLoss's module of the same name.
+"""
+
+from ._version import __version__
+from .losses import SamplesLoss
+from .results import OTResult, Status
+from .solvers import sinkhorn_divergence, solve
+
+__all__ = ["OTResult", "SamplesLoss", "Status", "__version__", "sinkhorn_divergence", "solve"]

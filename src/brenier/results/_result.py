@@ -1,0 +1,80 @@
+"""The one result type of every OT solver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from torch import Tensor
+
+from ._status import Status
+
+
+@dataclass(frozen=True)
+class OTResult:
+    """What a Sinkhorn solve returns, whatever the flags.
+
+    Attributes:
+        value: the OT value: the debiased Sinkhorn divergence
+            :math:`S_\\varepsilon(a, b)` when ``debiased``, else :math:`OT_\\varepsilon(a, b)`.
+            Shape (B,) for batched inputs, () otherwise. Differentiable wrt. the points and
+            the weights (envelope theorem).
+        f: dual potential of OT(a, b) on the source points x, shape (B, N) or (N,).
+        g: dual potential of OT(a, b) on the target points y, shape (B, M) or (M,).
+        f_aa: potential of the symmetric problem OT(a, a) on x (``None`` unless debiased).
+        g_bb: potential of the symmetric problem OT(b, b) on y (``None`` unless debiased).
+        debiased: whether ``value`` is the debiased divergence.
+        blur: the final blur; ``eps = blur**p``.
+        eps: the final temperature :math:`\\varepsilon`.
+        reach: the reach of unbalanced OT (``None`` for balanced OT); ``rho = reach**p``.
+        p: exponent of the cost (2 for |x-y|^2/2, 1 for |x-y|; 2 for custom costs).
+        marginal_error: L1 error on the marginals of the plan of OT(a, b) at the last
+            iteration (worst over the batch; for unbalanced OT, the L1 violation of the
+            first-order optimality conditions, relative to the marginals).
+        iterations: number of Sinkhorn iterations, annealing included.
+        eps_schedule: the temperatures of the eps-scaling, largest first.
+        backend: the kernel backend that ran (``"dense"``, ``"online"``, ...).
+        status: how the loop ended; ``status.message`` explains and suggests a fix.
+        timings: wall-clock seconds per phase.
+    """
+
+    value: Tensor
+    f: Tensor
+    g: Tensor
+    f_aa: Tensor | None
+    g_bb: Tensor | None
+    debiased: bool
+    blur: float
+    eps: float
+    reach: float | None
+    p: int
+    marginal_error: float
+    iterations: int
+    eps_schedule: tuple[float, ...]
+    backend: str
+    status: Status
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def potentials(self) -> tuple[Tensor, Tensor]:
+        """The potentials (F, G) whose gradients give the transport.
+
+        Debiased: :math:`F = f_{ba} - f_{aa}`, :math:`G = g_{ab} - g_{bb}`, so that
+        :math:`\\nabla_{x_i} S_\\varepsilon = a_i \\nabla F(x_i)`; otherwise (f, g).
+        """
+        if self.f_aa is None or self.g_bb is None:
+            return self.f, self.g
+        return self.f - self.f_aa, self.g - self.g_bb
+
+    @property
+    def converged(self) -> bool:
+        return self.status is Status.CONVERGED
+
+    def summary(self) -> str:
+        """A short human-readable report."""
+        value = self.value.detach().flatten().tolist()
+        shown = ", ".join(f"{v:.6g}" for v in value[:4]) + (" ..." if len(value) > 4 else "")
+        return (
+            f"OTResult(value=[{shown}], backend={self.backend}, blur={self.blur:g}, "
+            f"iterations={self.iterations}, marginal_error={self.marginal_error:.2e}, "
+            f"status={self.status.value})"
+        )

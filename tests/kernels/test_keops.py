@@ -1,0 +1,64 @@
+"""The optional pykeops backend against the dense reference (CPU mode compiles with g++)."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import pytest
+import torch
+
+from brenier.geometry import Cost
+from brenier.kernels import DensePair, KeOpsPair, choose_backend, get_backend
+
+pytestmark = pytest.mark.keops
+needs_pykeops = pytest.mark.skipif(
+    importlib.util.find_spec("pykeops") is None, reason="pykeops is not installed"
+)
+
+
+def _grads(pair_of, x, y, h, eps):
+    leaves = [t.detach().clone().requires_grad_() for t in (x, y, h)]
+    out = pair_of(*leaves[:2]).softmin(eps, leaves[2])
+    cot = torch.linspace(-1, 1, out.numel(), dtype=out.dtype).reshape(out.shape)
+    return [out.detach(), *torch.autograd.grad((out * cot).sum(), leaves)]
+
+
+@needs_pykeops
+@pytest.mark.parametrize("p", [1, 2])
+def test_keops_softmin_matches_dense(p):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 30, 3, generator=g, dtype=torch.float64)
+    y = torch.randn(2, 40, 3, generator=g, dtype=torch.float64)
+    h = torch.randn(2, 40, generator=g, dtype=torch.float64)
+    ours = _grads(lambda a, b: KeOpsPair(a, b, p=p), x, y, h, 0.3)
+    ref = _grads(lambda a, b: DensePair(Cost(p).matrix(a, b)), x, y, h, 0.3)
+    for a, b in zip(ours, ref):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
+
+
+@needs_pykeops
+def test_keops_softmax_sum_matches_dense():
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(1, 20, 2, generator=g, dtype=torch.float64)
+    y = torch.randn(1, 25, 2, generator=g, dtype=torch.float64)
+    h = torch.randn(1, 25, generator=g, dtype=torch.float64)
+    v = torch.randn(1, 25, 2, generator=g, dtype=torch.float64)
+    ours = KeOpsPair(x, y, p=2).softmax_sum(0.5, h, v)
+    ref = DensePair(Cost(2).matrix(x, y)).softmax_sum(0.5, h, v)
+    torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-12)
+
+
+def test_keops_is_never_auto():
+    picked = choose_backend("auto", Cost(p=2), (1, 50_000, 50_000), 4, True, None)
+    assert picked.name == "online"
+    assert get_backend("keops").supports(Cost(p=2))
+    assert not getattr(get_backend("keops"), "memory_linear", False)
+
+
+def test_missing_pykeops_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pykeops", None)  # makes `import pykeops...` fail
+    monkeypatch.setitem(sys.modules, "pykeops.torch", None)
+    with pytest.raises(ImportError, match=r"brenier\[keops\]"):
+        get_backend("keops").pair(torch.zeros(1, 2, 3), torch.zeros(1, 2, 3), Cost(p=2))
