@@ -163,10 +163,14 @@ def compile_times() -> dict:
     return out
 
 
+def keops_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("pykeops") is not None
+
+
 def keops_compile_time() -> float | None:
-    try:
-        import pykeops  # noqa: F401
-    except ImportError:
+    if not keops_available():
         return None
     with tempfile.TemporaryDirectory() as build:
         snippet = (
@@ -193,25 +197,30 @@ def main() -> None:
     report["compile"] = compile_times()
     report["keops_compile_s"] = None if args.no_keops else keops_compile_time()
     for n in args.sizes:
-        x, y, h = data(n)
-        pairs = n * n
-        reps = args.repeats if n <= 20_000 else max(1, args.repeats - 1)
-        row = {
-            "online_forward": pairs / median_time(lambda: online_forward(x, y, h), reps),
-            "online_backward": pairs / median_time(online_backward(x, y, h), reps),
-        }
-        if n <= args.dense_max:
-            row["torch_dense_forward"] = pairs / median_time(lambda: dense_forward(x, y, h), 1)
-        if not args.no_keops and report["keops_compile_s"] is not None:
-            kreps = reps if n <= 20_000 else 1
-            row["keops_cpu_forward"] = pairs / median_time(lambda: keops_forward(x, y, h), kreps)
-        report["sizes"][str(n)] = row
+        report["sizes"][str(n)] = row = measure_size(n, args)
         print(f"N = M = {n}: " + ", ".join(f"{k} {v / 1e9:.3f} G/s" for k, v in row.items()))
 
     print_table(report)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
     print(f"\nwritten to {RESULTS}")
+
+
+def measure_size(n: int, args: argparse.Namespace) -> dict:
+    """Pairs per second of every contender on the same N = M = n problem."""
+    x, y, h = data(n)
+    pairs = n * n
+    reps = args.repeats if n <= 20_000 else max(1, args.repeats - 1)
+    row = {
+        "online_forward": pairs / median_time(lambda: online_forward(x, y, h), reps),
+        "online_backward": pairs / median_time(online_backward(x, y, h), reps),
+    }
+    if n <= args.dense_max:
+        row["torch_dense_forward"] = pairs / median_time(lambda: dense_forward(x, y, h), 1)
+    if not args.no_keops and keops_available():
+        kreps = reps if n <= 20_000 else 1
+        row["keops_cpu_forward"] = pairs / median_time(lambda: keops_forward(x, y, h), kreps)
+    return row
 
 
 def print_table(report: dict) -> None:

@@ -7,7 +7,22 @@ drop-in replacement for GeomLoss's module of the same name.
 
 from ._version import __version__
 from .losses import SamplesLoss
-from .results import OTResult, Status
+from .results import EMDResult, MatchingResult, OTResult, Status
 from .solvers import sinkhorn_divergence, solve
+from .solvers.exact import assignment, emd, ot_1d, ot_1d_plan, sliced_wasserstein
 
-__all__ = ["OTResult", "SamplesLoss", "Status", "__version__", "sinkhorn_divergence", "solve"]
+__all__ = [
+    "EMDResult",
+    "MatchingResult",
+    "OTResult",
+    "SamplesLoss",
+    "Status",
+    "__version__",
+    "assignment",
+    "emd",
+    "ot_1d",
+    "ot_1d_plan",
+    "sinkhorn_divergence",
+    "sliced_wasserstein",
+    "solve",
+]

@@ -119,8 +119,14 @@ def check_same_context(tensors: dict[str, Tensor]) -> None:
 
 def check_measures(x: Tensor, y: Tensor, a: Tensor | None, b: Tensor | None) -> Measures:
     """Validates two weighted point clouds and returns them in batched form."""
-    _check_floating("x", x)
-    _check_floating("y", y)
+    named = {"x": x, "y": y}
+    if a is not None:
+        named["a"] = a
+    if b is not None:
+        named["b"] = b
+    for name, t in named.items():
+        _check_floating(name, t)
+    check_same_context(named)
     if x.dim() != y.dim():
         raise ValueError(
             f"{PREFIX} `x` has shape {tuple(x.shape)} and `y` has shape {tuple(y.shape)}: "
@@ -137,12 +143,6 @@ def check_measures(x: Tensor, y: Tensor, a: Tensor | None, b: Tensor | None) -> 
         raise ValueError(
             f"{PREFIX} batch sizes differ: `x` has B = {xb.shape[0]}, `y` has B = {yb.shape[0]}."
         )
-    named = {"x": x, "y": y}
-    if a is not None:
-        named["a"] = a
-    if b is not None:
-        named["b"] = b
-    check_same_context(named)
     ab = check_weights("a", a, xb, "x")
     bb = check_weights("b", b, yb, "y")
     return Measures(xb, yb, ab, bb, batched)

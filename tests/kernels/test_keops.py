@@ -32,7 +32,7 @@ def test_keops_softmin_matches_dense(p):
     h = torch.randn(2, 40, generator=g, dtype=torch.float64)
     ours = _grads(lambda a, b: KeOpsPair(a, b, p=p), x, y, h, 0.3)
     ref = _grads(lambda a, b: DensePair(Cost(p).matrix(a, b)), x, y, h, 0.3)
-    for a, b in zip(ours, ref):
+    for a, b in zip(ours, ref, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-8)
 
 

@@ -47,7 +47,7 @@ class KeOpsPair:
         return h_j - cost / eps
 
     def softmin(self, eps: float, h: Tensor) -> Tensor:
-        """:math:`-\\varepsilon \\log \\sum_j \\exp(h_j - C(x_i, y_j)/\\varepsilon)`: h (B, M) -> (B, N)."""
+        """Soft distance transform, h (B, M) -> (B, N) (see :class:`PairKernel`)."""
         return -eps * self._exponent(eps, h).logsumexp(dim=2).squeeze(-1)
 
     def softmax_sum(self, eps: float, h: Tensor, v: Tensor) -> Tensor:

@@ -142,13 +142,19 @@ class OnlinePair:
     engine: str = "auto"
 
     def softmin(self, eps: float, h: Tensor) -> Tensor:
-        """:math:`-\\varepsilon \\log \\sum_j \\exp(h_j - C(x_i, y_j)/\\varepsilon)`: h (B, M) -> (B, N)."""
+        """Soft distance transform, h (B, M) -> (B, N).
+
+        .. math:: -\\varepsilon \\log \\sum_j \\exp(h_j - C(x_i, y_j)/\\varepsilon)
+        """
         x, y, h = _common(self.x, self.y, h)
         out = _Softmin.apply(x, y, h, float(eps), self.p, _engine(x, self.engine))
         return out.to(self.x.dtype)
 
     def softmax_sum(self, eps: float, h: Tensor, v: Tensor) -> Tensor:
-        """:math:`\\sum_j \\mathrm{softmax}_j(h_j - C(x_i, y_j)/\\varepsilon) v_j`: (B, M, E) -> (B, N, E)."""
+        """Softmax-weighted sum, h (B, M) and v (B, M, E) -> (B, N, E).
+
+        .. math:: \\sum_j \\mathrm{softmax}_j(h_j - C(x_i, y_j)/\\varepsilon)\\, v_j
+        """
         x, y, h, v = _common(self.x, self.y, h, v)
         out = _SoftmaxSum.apply(x, y, h, v, float(eps), self.p, _engine(x, self.engine))
         return out.to(self.x.dtype)

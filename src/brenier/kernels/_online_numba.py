@@ -274,7 +274,9 @@ def _row_gradred(xi, yT, ai, hb, WT, c, p, buf, tmp, G, S):
         for k in range(K):
             w = WT[k, j0:j1]
             if D == 3:
-                _accumulate3(xi, yT[0, j0:j1], yT[1, j0:j1], yT[2, j0:j1], buf, slope, w, S, G[k], k)
+                _accumulate3(
+                    xi, yT[0, j0:j1], yT[1, j0:j1], yT[2, j0:j1], buf, slope, w, S, G[k], k
+                )
                 continue
             acc = c - c
             for q in range(L):
@@ -318,7 +320,9 @@ def gradred_kernel(x, yT, a, hb_all, WT, c, p, nchunks, G, S):
         for t in range(ch * rows // nchunks, (ch + 1) * rows // nchunks):
             b = t // N
             i = t - b * N
-            _row_gradred(x[b, i], yT[b], a[b, i], hb_all[b], WT[b], c, p, buf, tmp, G[b, i], S[b, i])
+            _row_gradred(
+                x[b, i], yT[b], a[b, i], hb_all[b], WT[b], c, p, buf, tmp, G[b, i], S[b, i]
+            )
 
 
 @njit(fastmath=_FASTMATH, cache=True)
@@ -335,34 +339,52 @@ def _row_softmin_backward(xi, yT, ai, gi, hb, c, p, buf, tmp, gx, cS, cG):
         j1 = min(j0 + _BLOCK, M)
         L = j1 - j0
         if D == 3:
+            # Separate loops, each with few arrays: LLVM gives up vectorising a loop
+            # that needs more than 8 runtime alias checks.
             x0, x1, x2 = xi[0], xi[1], xi[2]
             y0, y1, y2, h = yT[0, j0:j1], yT[1, j0:j1], yT[2, j0:j1], hb[j0:j1]
-            s = cS[j0:j1]
-            c0, c1, c2 = cG[0, j0:j1], cG[1, j0:j1], cG[2, j0:j1]
             a0 = a1 = a2 = c - c
-            for q in range(L):
-                d0 = x0 - y0[q]
-                d1 = x1 - y1[q]
-                d2 = x2 - y2[q]
-                r = d0 * d0 + d1 * d1 + d2 * d2
-                if p == 2:
-                    P = fast_exp(h[q] - c * r + ai)
-                    slope = P
-                else:  # where r = 0, d = 0 and the slope does not matter
-                    rt = math.sqrt(max(r, tiny))
-                    P = fast_exp(h[q] - c * rt + ai)
-                    slope = P / rt
-                a0 += slope * d0
-                a1 += slope * d1
-                a2 += slope * d2
-                s[q] += gi * P
-                gs = gi * slope
-                c0[q] -= gs * d0
-                c1[q] -= gs * d1
-                c2[q] -= gs * d2
+            if p == 2:
+                for q in range(L):
+                    d0 = x0 - y0[q]
+                    d1 = x1 - y1[q]
+                    d2 = x2 - y2[q]
+                    P = fast_exp(h[q] - c * (d0 * d0 + d1 * d1 + d2 * d2) + ai)
+                    buf[q] = P
+                    a0 += P * d0
+                    a1 += P * d1
+                    a2 += P * d2
+                slope = buf
+            else:  # where r = 0, d = 0 and the slope does not matter
+                for q in range(L):
+                    d0 = x0 - y0[q]
+                    d1 = x1 - y1[q]
+                    d2 = x2 - y2[q]
+                    rt = math.sqrt(max(d0 * d0 + d1 * d1 + d2 * d2, tiny))
+                    buf[q] = fast_exp(h[q] - c * rt + ai)
+                for q in range(L):
+                    d0 = x0 - y0[q]
+                    d1 = x1 - y1[q]
+                    d2 = x2 - y2[q]
+                    rt = math.sqrt(max(d0 * d0 + d1 * d1 + d2 * d2, tiny))
+                    sl = buf[q] / rt
+                    tmp[q] = sl
+                    a0 += sl * d0
+                    a1 += sl * d1
+                    a2 += sl * d2
+                slope = tmp
             gx[0] += gi * a0
             gx[1] += gi * a1
             gx[2] += gi * a2
+            s = cS[j0:j1]
+            for q in range(L):
+                s[q] += gi * buf[q]
+            for d in range(3):
+                xd = xi[d]
+                yd = yT[d, j0:j1]
+                cd = cG[d, j0:j1]
+                for q in range(L):
+                    cd[q] -= gi * slope[q] * (xd - yd[q])
             continue
         _fill(xi, yT, hb, j0, j1, c, p, buf, tmp)
         for q in range(L):
@@ -398,7 +420,18 @@ def softmin_backward_kernel(x, yT, a, g, h, c, p, gx, cS, cG):
             b = t // N
             i = t - b * N
             _row_softmin_backward(
-                x[b, i], yT[b], a[b, i], g[b, i], h[b], c, p, buf, tmp, gx[b, i], cS[ch, b], cG[ch, b]
+                x[b, i],
+                yT[b],
+                a[b, i],
+                g[b, i],
+                h[b],
+                c,
+                p,
+                buf,
+                tmp,
+                gx[b, i],
+                cS[ch, b],
+                cG[ch, b],
             )
 
 
@@ -433,7 +466,9 @@ def lse(x: Tensor, y: Tensor, h: Tensor, eps: float, p: int) -> Tensor:
     B, N, _ = x.shape
     out = torch.empty(B, N, dtype=x.dtype)
     yT = _np(y.transpose(1, 2))
-    lse_kernel(_np(x), yT, _np(_finite(h)), _scale(x, eps, p), p, _threads_chunks(B * N), out.numpy())
+    lse_kernel(
+        _np(x), yT, _np(_finite(h)), _scale(x, eps, p), p, _threads_chunks(B * N), out.numpy()
+    )
     dead = ~(h > -math.inf).any(dim=-1)
     if bool(dead.any()):
         out[dead] = -math.inf

@@ -247,7 +247,8 @@ def sinkhorn_loop(
         rho: marginal penalty of unbalanced OT (``None``: balanced).
         tol: marginal error to reach at every temperature; ``None`` does one symmetric
             iteration per temperature and no check (GeomLoss).
-        max_iter: cap on the total number of iterations.
+        max_iter: cap on the total number of iterations (at least one per temperature
+            is always done).
         relaxation: over-relaxation factor omega in [1, 2) of the OT(a, b) updates.
         callback: called with the state after every iteration (e.g. to record history).
         init: potentials to start from (e.g. a coarser solve); default: line 1.
@@ -264,8 +265,8 @@ def sinkhorn_loop(
         for level, eps in enumerate(schedule):  # Line 2
             final = level == len(schedule) - 1
             budget = max_iter - state.iteration
-            if not final:
-                budget = min(budget, MAX_ITER_PER_LEVEL)
+            if not final:  # every temperature gets at least one update
+                budget = max(1, min(budget, MAX_ITER_PER_LEVEL))
             state = _converge_at(problems, state, w, eps, rho, tol, budget, relaxation, callback)
         status = Status.CONVERGED if state.error <= tol else Status.MAX_ITERATIONS
         return state, status

@@ -159,6 +159,9 @@ def solve(
         value = value - (value_aa + value_bb) / 2
         f_aa, g_bb = lam * s_aa.detach(), state.g_bb.detach()
     f = lam * s.detach()
+    if rho is None:  # fix the gauge (f + c, g - c) so that <a, f> = <b, g>, as GeomLoss's does
+        shift = ((m.b.detach() * g).sum(-1, keepdim=True) - (m.a.detach() * f).sum(-1, keepdim=True)) / 2
+        f, g = f + shift, g - shift
     t3 = time.perf_counter()
 
     if not bool(torch.isfinite(value.detach()).all()):
