@@ -128,7 +128,9 @@ class SamplesLoss(nn.Module):
             c = make_cost(self.p, self.cost)
             B, N, _ = m.x.shape
             shape = (B, max(N, m.y.shape[1]), max(N, m.y.shape[1]))
-            kernels = choose_backend(self.backend, c, shape, m.x.element_size(), True, None)
+            kernels = choose_backend(
+                self.backend, c, shape, m.x.element_size(), True, None, m.x.device.type
+            )
             value = hausdorff_divergence(m, c, kernels, self.blur**c.exponent)
         else:
             value = kernel_loss(self.loss, m, self.blur)

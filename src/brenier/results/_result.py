@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from torch import Tensor
 
 from ._status import Status
+
+if TYPE_CHECKING:
+    from .._validation import Measures
+    from ..geometry import Cost
+    from ..transport import LazyPlan, SparsePlan
 
 
 @dataclass(frozen=True)
@@ -35,6 +41,9 @@ class OTResult:
         backend: the kernel backend that ran (``"dense"``, ``"online"``, ...).
         status: how the loop ended; ``status.message`` explains and suggests a fix.
         timings: wall-clock seconds per phase.
+        measures: the validated inputs in batched form (x (B,N,D), y, a (B,N), b),
+            detached, for plans and maps computed after the solve.
+        cost: the ground cost.
     """
 
     value: Tensor
@@ -53,6 +62,8 @@ class OTResult:
     backend: str
     status: Status
     timings: dict[str, float] = field(default_factory=dict)
+    measures: Measures | None = field(default=None, repr=False)
+    cost: Cost | None = field(default=None, repr=False)
 
     @property
     def potentials(self) -> tuple[Tensor, Tensor]:
@@ -64,6 +75,39 @@ class OTResult:
         if self.f_aa is None or self.g_bb is None:
             return self.f, self.g
         return self.f - self.f_aa, self.g - self.g_bb
+
+    def plan(
+        self,
+        form: str = "dense",
+        *,
+        threshold: float = 1e-8,
+        backend: str | None = None,
+        memory_budget: int | None = None,
+    ) -> Tensor | SparsePlan | LazyPlan:
+        """The transport plan; see :func:`brenier.transport.plan`."""
+        from ..transport import plan
+
+        return plan(
+            self,
+            form,
+            threshold=threshold,
+            backend=backend,
+            memory_budget=memory_budget,  # type: ignore[arg-type]
+        )
+
+    def barycentric_projection(self, *, backend: str | None = None) -> Tensor:
+        """sum_j pi_ij y_j / (pi 1)_i; see :func:`brenier.transport.barycentric_projection`."""
+        from ..transport import barycentric_projection
+
+        return barycentric_projection(self, backend=backend)
+
+    def transport_map(
+        self, points: Tensor, *, debias: bool | None = None, backend: str | None = None
+    ) -> Tensor:
+        """The Brenier map z - grad F(z); see :func:`brenier.transport.transport_map`."""
+        from ..transport import transport_map
+
+        return transport_map(self, points, debias=debias, backend=backend)
 
     @property
     def converged(self) -> bool:

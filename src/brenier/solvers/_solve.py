@@ -8,7 +8,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from .._validation import PREFIX, check_measures, check_positive, check_scaling
+from .._validation import PREFIX, Measures, check_measures, check_positive, check_scaling
 from ..geometry import CostFunction, make_cost
 from ..geometry import diameter as bounding_diameter
 from ..kernels import choose_backend
@@ -113,7 +113,7 @@ def solve(
     c = make_cost(p, cost)
     B, N, D = m.x.shape
     kernels = choose_backend(
-        backend, c, (B, N, m.y.shape[1]), m.x.element_size(), debias, memory_budget
+        backend, c, (B, N, m.y.shape[1]), m.x.element_size(), debias, memory_budget, m.x.device.type
     )
 
     t0 = time.perf_counter()
@@ -187,6 +187,8 @@ def solve(
         backend=kernels.name,
         status=status,
         timings={"prepare": t1 - t0, "loop": t2 - t1, "value": t3 - t2},
+        measures=Measures(m.x.detach(), m.y.detach(), m.a.detach(), m.b.detach(), m.batched),
+        cost=c,
     )
 
 
