@@ -50,8 +50,6 @@ from ._duals import damping
 DEFAULT_RELAXATION = 1.8
 #: Iterations allowed at each intermediate temperature before moving on.
 MAX_ITER_PER_LEVEL = 100
-#: Intermediate temperatures only prepare the next one: their tolerance is looser.
-INTERMEDIATE_TOL_FACTOR = 1.0
 
 
 @dataclass(frozen=True)
@@ -267,12 +265,10 @@ def sinkhorn_loop(
         for level, eps in enumerate(schedule):  # Line 2
             final = level == len(schedule) - 1
             budget = max_iter - state.iteration
-            level_tol = tol
             if not final:  # every temperature gets at least one update
                 budget = max(1, min(budget, MAX_ITER_PER_LEVEL))
-                level_tol = INTERMEDIATE_TOL_FACTOR * tol
-            state = _converge_at(
-                problems, state, w, eps, rho, level_tol, budget, relaxation, callback
-            )
+            # A looser tolerance at the intermediate temperatures was measured to cost
+            # more iterations in total on close shapes: every level meets ``tol``.
+            state = _converge_at(problems, state, w, eps, rho, tol, budget, relaxation, callback)
         status = Status.CONVERGED if state.error <= tol else Status.MAX_ITERATIONS
         return state, status
