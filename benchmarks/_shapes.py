@@ -7,7 +7,9 @@ import numpy as np
 from brenier.io import load_example, normalize, sample_surface
 
 
-def convex_gradient_pair(n: int, seed: int = 0, name: str = "nefertiti") -> tuple[np.ndarray, np.ndarray, float]:
+def convex_gradient_pair(
+    n: int, seed: int = 0, name: str = "nefertiti"
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Two close 3D shapes whose exact OT cost is known at any size.
 
     x samples a real scan (unit size); y_i = grad phi(x_i) for the strictly convex

@@ -25,9 +25,9 @@ import torch
 from scipy.optimize import linear_sum_assignment
 
 sys.path.insert(0, str(Path(__file__).parent))
-import brenier  # noqa: E402
-from _machine import machine, median_time, write_json  # noqa: E402
-from brenier.io import load_example, normalize, sample_surface  # noqa: E402
+import brenier
+from _machine import machine, median_time, write_json
+from brenier.io import load_example, normalize, sample_surface
 
 
 def close_shapes(n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -96,31 +96,60 @@ def main() -> None:
     x_np, y_np = close_shapes(args.n)
     exact, targets = exact_ot(x_np, y_np)
     x, y = torch.tensor(x_np), torch.tensor(y_np)
-    print(f"{args.n} vs {args.n} points, Demosthenes resampled + warp, float64; exact OT {exact:.6g}")
+    print(
+        f"{args.n} vs {args.n} points, Demosthenes resampled + warp, float64; exact OT {exact:.6g}"
+    )
     rows = []
-    header = f"{'blur':>6} {'scaling':>7} | {'brenier err':>11} {'time':>7} {'iters':>5} | {'geomloss err':>12} {'time':>7} | speed"
+    header = (
+        f"{'blur':>6} {'scaling':>7} | {'brenier err':>11} {'time':>7} {'iters':>5} | "
+        f"{'geomloss err':>12} {'time':>7} | speed"
+    )
     print(header + "\n" + "-" * len(header))
     for blur in blurs:
         for scaling in scalings:
-            t_ours, res = median_time(lambda: brenier.solve(x, y, blur=blur, scaling=scaling), args.repeats)
-            t_geo, val = median_time(lambda: geomloss_value(x, y, blur, scaling), args.repeats)
+
+            def ours(blur=blur, scaling=scaling):
+                return brenier.solve(x, y, blur=blur, scaling=scaling)
+
+            def theirs(blur=blur, scaling=scaling):
+                return geomloss_value(x, y, blur, scaling)
+
+            t_ours, res = median_time(ours, args.repeats)
+            t_geo, val = median_time(theirs, args.repeats)
             err_ours = float(res.value) / exact - 1
             err_geo = float(val) / exact - 1
-            rows.append(dict(blur=blur, scaling=scaling, brenier_rel_error=err_ours,
-                             brenier_time=t_ours, brenier_iterations=res.iterations,
-                             brenier_backend=res.backend, geomloss_rel_error=err_geo,
-                             geomloss_time=t_geo))
-            print(f"{blur:6.3f} {scaling:7.2f} | {err_ours:+11.2%} {t_ours:6.2f}s {res.iterations:5d} | "
-                  f"{err_geo:+12.2%} {t_geo:6.2f}s | {t_geo / t_ours:5.2f}x")
+            rows.append(
+                dict(
+                    blur=blur,
+                    scaling=scaling,
+                    brenier_rel_error=err_ours,
+                    brenier_time=t_ours,
+                    brenier_iterations=res.iterations,
+                    brenier_backend=res.backend,
+                    geomloss_rel_error=err_geo,
+                    geomloss_time=t_geo,
+                )
+            )
+            print(
+                f"{blur:6.3f} {scaling:7.2f} | "
+                f"{err_ours:+11.2%} {t_ours:6.2f}s {res.iterations:5d} | "
+                f"{err_geo:+12.2%} {t_geo:6.2f}s | {t_geo / t_ours:5.2f}x"
+            )
     start = time.perf_counter()
     grads = gradient_errors(x, y, 0.005, torch.as_tensor(targets))
-    print(f"\nGradients at blur 0.005, scaling 0.5 (defaults), vs FD of the converged S_eps "
-          f"({time.perf_counter() - start:.0f}s):")
+    print(
+        f"\nGradients at blur 0.005, scaling 0.5 (defaults), vs FD of the converged S_eps "
+        f"({time.perf_counter() - start:.0f}s):"
+    )
     for name, g in grads.items():
-        print(f"  {name:9s} max rel. error vs FD {g['fd_rel_error_max']:.2%}; "
-              f"rel. L2 distance to the exact-OT gradient {g['exact_ot_grad_rel_l2']:.2%}")
-    path = write_json("sinkhorn_accuracy", dict(machine=machine(), n=args.n, exact=exact,
-                                                 rows=rows, gradients=grads))
+        print(
+            f"  {name:9s} max rel. error vs FD {g['fd_rel_error_max']:.2%}; "
+            f"rel. L2 distance to the exact-OT gradient {g['exact_ot_grad_rel_l2']:.2%}"
+        )
+    path = write_json(
+        "sinkhorn_accuracy",
+        dict(machine=machine(), n=args.n, exact=exact, rows=rows, gradients=grads),
+    )
     print(f"\nwrote {path}")
 
 

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-import brenier  # noqa: E402
-from _machine import machine, median_time, write_json  # noqa: E402
-from _shapes import convex_gradient_pair  # noqa: E402
+import brenier
+from _machine import machine, median_time, write_json
+from _shapes import convex_gradient_pair
 
 MEMORY_PROBE = """
 import resource, sys, torch, brenier
@@ -53,13 +53,19 @@ def geomloss_runs(x, y, blur, exact, repeats):
     backends = ["online", "multiscale"] + (["tensorized"] if n <= 5000 else [])
     for backend in backends:
         for scaling in (0.5, 0.8, 0.9):
-            loss = geomloss.SamplesLoss("sinkhorn", p=2, blur=blur, scaling=scaling, backend=backend)
+            loss = geomloss.SamplesLoss(
+                "sinkhorn", p=2, blur=blur, scaling=scaling, backend=backend
+            )
             loss(x[:200], y[:200])  # compile KeOps formulas outside the timing
             t, value = median_time(lambda loss=loss: loss(x, y), repeats)
-            runs.append(dict(backend=backend, scaling=scaling, time=t,
-                             rel_error=float(value) / exact - 1))
-            print(f"  geomloss {backend:10s} scaling {scaling:.1f}: "
-                  f"err {runs[-1]['rel_error']:+.2%}  {t:7.2f}s", flush=True)
+            runs.append(
+                dict(backend=backend, scaling=scaling, time=t, rel_error=float(value) / exact - 1)
+            )
+            print(
+                f"  geomloss {backend:10s} scaling {scaling:.1f}: "
+                f"err {runs[-1]['rel_error']:+.2%}  {t:7.2f}s",
+                flush=True,
+            )
     return runs
 
 
@@ -73,29 +79,52 @@ def main() -> None:
     x_np, y_np, exact = convex_gradient_pair(args.n)
     x = torch.tensor(x_np, dtype=torch.float32)
     y = torch.tensor(y_np, dtype=torch.float32)
-    print(f"{args.n} vs {args.n} points (Nefertiti, convex-gradient map), float32, "
-          f"blur {args.blur}; exact OT {exact:.6g}")
+    print(
+        f"{args.n} vs {args.n} points (Nefertiti, convex-gradient map), float32, "
+        f"blur {args.blur}; exact OT {exact:.6g}"
+    )
     brenier.solve(x[:100], y[:100], blur=args.blur, backend="online")  # warm the JIT cache
     t_ours, res = median_time(lambda: brenier.solve(x, y, blur=args.blur), args.repeats)
-    ours = dict(time=t_ours, rel_error=float(res.value) / exact - 1, iterations=res.iterations,
-                backend=res.backend, marginal_error=res.marginal_error)
-    print(f"  brenier  {res.backend:10s} tol 1e-3   : err {ours['rel_error']:+.2%}  {t_ours:7.2f}s "
-          f"({res.iterations} iterations)", flush=True)
+    ours = dict(
+        time=t_ours,
+        rel_error=float(res.value) / exact - 1,
+        iterations=res.iterations,
+        backend=res.backend,
+        marginal_error=res.marginal_error,
+    )
+    print(
+        f"  brenier  {res.backend:10s} tol 1e-3   : err {ours['rel_error']:+.2%}  {t_ours:7.2f}s "
+        f"({res.iterations} iterations)",
+        flush=True,
+    )
     theirs = geomloss_runs(x, y, args.blur, exact, args.repeats)
     accurate = [r for r in theirs if abs(r["rel_error"]) <= 0.01]
-    best = min(accurate, key=lambda r: r["time"]) if accurate else min(
-        theirs, key=lambda r: abs(r["rel_error"]))
-    print(f"\nbest GeomLoss: {best['backend']} scaling {best['scaling']} "
-          f"({best['rel_error']:+.2%}, {best['time']:.2f}s) -> brenier is "
-          f"{best['time'] / t_ours:.1f}x faster at {ours['rel_error']:+.2%}")
+    best = (
+        min(accurate, key=lambda r: r["time"])
+        if accurate
+        else min(theirs, key=lambda r: abs(r["rel_error"]))
+    )
+    print(
+        f"\nbest GeomLoss: {best['backend']} scaling {best['scaling']} "
+        f"({best['rel_error']:+.2%}, {best['time']:.2f}s) -> brenier is "
+        f"{best['time'] / t_ours:.1f}x faster at {ours['rel_error']:+.2%}"
+    )
 
     memory = {}
     for n in (2500, 5000, 10_000, 20_000):
         memory[n] = peak_memory_mb(n, args.blur)
         print(f"  peak memory growth, N = {n:6d}: {memory[n]:7.1f} MB", flush=True)
-    payload = dict(machine=machine(), n=args.n, blur=args.blur, exact=exact, brenier=ours,
-                   geomloss=theirs, best_geomloss=best, speedup=best["time"] / t_ours,
-                   peak_memory_mb=memory)
+    payload = dict(
+        machine=machine(),
+        n=args.n,
+        blur=args.blur,
+        exact=exact,
+        brenier=ours,
+        geomloss=theirs,
+        best_geomloss=best,
+        speedup=best["time"] / t_ours,
+        peak_memory_mb=memory,
+    )
     print(f"wrote {write_json('sinkhorn_cpu', payload)}")
 
 

@@ -9,6 +9,12 @@ import torch
 RTOL = {torch.float32: 1e-4, torch.float64: 1e-9}
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # Test problems are small: one torch thread avoids OpenMP oversubscription, which
+    # made small solves 10-100x slower on a loaded 2-core machine (measured).
+    torch.set_num_threads(1)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if torch.cuda.is_available():
         return

@@ -14,7 +14,11 @@ Y = torch.randn(12, 3)
 @pytest.mark.parametrize(
     "kwargs, error, match",
     [
-        (dict(x=torch.randn(10, 3), y=torch.randn(12, 2)), ValueError, "same number of coordinates"),
+        (
+            dict(x=torch.randn(10, 3), y=torch.randn(12, 2)),
+            ValueError,
+            "same number of coordinates",
+        ),
         (dict(x=torch.randn(10), y=torch.randn(12)), ValueError, r"\(N, D\)"),
         (dict(x=torch.randn(2, 2, 10, 3), y=torch.randn(2, 2, 12, 3)), ValueError, r"\(B, N, D\)"),
         (dict(x=torch.randn(10, 3), y=torch.randn(2, 12, 3)), ValueError, "both batched"),

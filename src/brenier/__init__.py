@@ -10,9 +10,37 @@ from .losses import SamplesLoss
 from .results import EMDResult, MatchingResult, OTResult, Status
 from .solvers import sinkhorn_divergence, solve
 from .solvers.exact import assignment, emd, ot_1d, ot_1d_plan, sliced_wasserstein
+from .transport import (
+    LazyPlan,
+    SparsePlan,
+    barycentric_projection,
+    bures_wasserstein,
+    dense_plan,
+    gaussian_map,
+    hard_matching,
+    lazy_plan,
+    marginal_errors,
+    plan,
+    round_plan,
+    sparse_plan,
+    transport_map,
+)
 
 __all__ = [
     "EMDResult",
+    "LazyPlan",
+    "SparsePlan",
+    "barycentric_projection",
+    "bures_wasserstein",
+    "dense_plan",
+    "gaussian_map",
+    "hard_matching",
+    "lazy_plan",
+    "marginal_errors",
+    "plan",
+    "round_plan",
+    "sparse_plan",
+    "transport_map",
     "MatchingResult",
     "OTResult",
     "SamplesLoss",

@@ -84,7 +84,8 @@ def check_weights(name: str, w: Tensor | None, points: Tensor, points_name: str)
     if tuple(w.shape) != expected:
         raise ValueError(
             f"{PREFIX} `{name}` has shape {tuple(w.shape)} but `{points_name}` has "
-            f"{N} points (batch {B}): expected weights of shape {expected[1:] if B == 1 else expected}."
+            f"{N} points (batch {B}): expected weights of shape "
+            f"{expected[1:] if B == 1 else expected}."
         )
     _check_finite(name, w)
     if bool((w < 0).any()):

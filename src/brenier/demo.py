@@ -45,10 +45,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Demosthenes vs Nefertiti, {args.n} surface samples each, unit-size, float64")
     start = time.perf_counter()
     exact = _exact_cost(x_np, y_np)
-    print(f"exact OT cost (optimal assignment, scipy): {exact:.6f} "
-          f"in {time.perf_counter() - start:.2f} s\n")
-    header = (f"{'blur':>7} {'S_eps':>10} {'rel.err':>8} {'iters':>6} {'marg.err':>9} "
-              f"{'|grad|':>8} {'F range':>17} {'backend':>8} {'time':>7}")
+    print(
+        f"exact OT cost (optimal assignment, scipy): {exact:.6f} "
+        f"in {time.perf_counter() - start:.2f} s\n"
+    )
+    header = (
+        f"{'blur':>7} {'S_eps':>10} {'rel.err':>8} {'iters':>6} {'marg.err':>9} "
+        f"{'|grad|':>8} {'F range':>17} {'backend':>8} {'time':>7}"
+    )
     print(header)
     print("-" * len(header))
     for blur in (0.1, 0.05, 0.02, 0.01):
@@ -60,12 +64,16 @@ def main(argv: list[str] | None = None) -> None:
         F, _ = result.potentials
         value = float(result.value.detach())
         grad = float(x.grad.norm()) if x.grad is not None else float("nan")
-        print(f"{blur:7.3f} {value:10.6f} {value / exact - 1:+8.2%} {result.iterations:6d} "
-              f"{result.marginal_error:9.1e} {grad:8.4f} "
-              f"[{float(F.min()):+.3f}, {float(F.max()):+.3f}] {result.backend:>8} "
-              f"{elapsed:6.2f}s")
-    print("\nS_eps -> exact OT as blur -> 0; F is the debiased potential on Demosthenes, "
-          "and -grad/a is the Brenier displacement.")
+        print(
+            f"{blur:7.3f} {value:10.6f} {value / exact - 1:+8.2%} {result.iterations:6d} "
+            f"{result.marginal_error:9.1e} {grad:8.4f} "
+            f"[{float(F.min()):+.3f}, {float(F.max()):+.3f}] {result.backend:>8} "
+            f"{elapsed:6.2f}s"
+        )
+    print(
+        "\nS_eps -> exact OT as blur -> 0; F is the debiased potential on Demosthenes, "
+        "and -grad/a is the Brenier displacement."
+    )
 
 
 if __name__ == "__main__":

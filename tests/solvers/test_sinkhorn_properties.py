@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -73,9 +75,12 @@ def test_point_gradients_match_finite_differences(gen, reach, p, debias):
         direction = torch.randn(points.shape, generator=gen, dtype=torch.float64)
         h = 1e-5
 
-        def value(q):
-            return float(brenier.sinkhorn_divergence(q, y, **options) if first
-                         else brenier.sinkhorn_divergence(x, q, **options))
+        def value(q, first=first):
+            return float(
+                brenier.sinkhorn_divergence(q, y, **options)
+                if first
+                else brenier.sinkhorn_divergence(x, q, **options)
+            )
 
         fd = (value(points + h * direction) - value(points - h * direction)) / (2 * h)
         assert float((grad * direction).sum()) == pytest.approx(fd, rel=1e-5, abs=1e-9)
@@ -205,5 +210,5 @@ def test_zero_weights_are_ignored_with_finite_gradients(gen):
 def test_epsilon_schedule_ends_at_blur_and_decreases():
     schedule = epsilon_schedule(2, 4.0, 0.01, 0.7)
     assert schedule[0] == pytest.approx(16.0) and schedule[-1] == pytest.approx(1e-4)
-    assert all(u > v for u, v in zip(schedule, schedule[1:], strict=False))
+    assert all(u > v for u, v in itertools.pairwise(schedule))
     assert epsilon_schedule(1, 0.1, 1.0, 0.5) == [1.0]

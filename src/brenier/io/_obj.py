@@ -42,8 +42,10 @@ def read_obj(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
                         corners = [c - 1 if c > 0 else len(vertices) + c for c in corners]
                         if len(corners) < 3:
                             raise ValueError("a face needs at least 3 corners")
-                        faces.extend([corners[0], corners[k], corners[k + 1]]
-                                     for k in range(1, len(corners) - 1))
+                        faces.extend(
+                            [corners[0], corners[k], corners[k + 1]]
+                            for k in range(1, len(corners) - 1)
+                        )
                 except ValueError as error:
                     raise ValueError(
                         f"{PREFIX} {path}:{number}: cannot parse {line.strip()!r} ({error})."
@@ -61,7 +63,9 @@ def read_obj(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return v, f
 
 
-def write_obj(path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray | None = None) -> None:
+def write_obj(
+    path: str | os.PathLike, vertices: np.ndarray, faces: np.ndarray | None = None
+) -> None:
     """Writes an OBJ file atomically: a temporary file in the same folder, then a rename."""
     path = Path(path)
     lines = [f"v {x:.9g} {y:.9g} {z:.9g}\n" for x, y, z in np.asarray(vertices, dtype=float)]

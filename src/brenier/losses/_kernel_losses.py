@@ -54,7 +54,9 @@ def kernel_loss(name: str, m: Measures, blur: float) -> Tensor:
         K = _kernel_matrix(name, p, q.detach() if p is q else q, blur)
         return (u.unsqueeze(-2) @ K @ v.unsqueeze(-1)).reshape(u.shape[0])
 
-    return 0.5 * quad(m.a, m.x, m.a, m.x) + 0.5 * quad(m.b, m.y, m.b, m.y) - quad(m.a, m.x, m.b, m.y)
+    return (
+        0.5 * quad(m.a, m.x, m.a, m.x) + 0.5 * quad(m.b, m.y, m.b, m.y) - quad(m.a, m.x, m.b, m.y)
+    )
 
 
 def hausdorff_divergence(m: Measures, cost: Cost, backend: KernelBackend, eps: float) -> Tensor:

@@ -108,9 +108,7 @@ class SamplesLoss(nn.Module):
         self.backend = BACKEND_ALIASES.get(backend, backend)
         self.tol, self.max_iter = tol, max_iter
 
-    def forward(
-        self, *tensors: Tensor
-    ) -> Tensor | tuple[Tensor, Tensor]:
+    def forward(self, *tensors: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         """``loss(x, y)`` or ``loss(a, x, b, y)``; see the class docstring."""
         if len(tensors) == 2:
             (x, y), a, b = tensors, None, None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from torch import Tensor
 
@@ -78,7 +78,7 @@ class OTResult:
 
     def plan(
         self,
-        form: str = "dense",
+        form: Literal["dense", "sparse", "lazy"] = "dense",
         *,
         threshold: float = 1e-8,
         backend: str | None = None,
@@ -87,13 +87,7 @@ class OTResult:
         """The transport plan; see :func:`brenier.transport.plan`."""
         from ..transport import plan
 
-        return plan(
-            self,
-            form,
-            threshold=threshold,
-            backend=backend,
-            memory_budget=memory_budget,  # type: ignore[arg-type]
-        )
+        return plan(self, form, threshold=threshold, backend=backend, memory_budget=memory_budget)
 
     def barycentric_projection(self, *, backend: str | None = None) -> Tensor:
         """sum_j pi_ij y_j / (pi 1)_i; see :func:`brenier.transport.barycentric_projection`."""

@@ -18,7 +18,8 @@ the maximiser is :math:`f = \\lambda s`, :math:`\\lambda = 1 / (1 + \\varepsilon
     \\text{balanced:}\\quad V(g) = \\langle a, s\\rangle + \\langle b, g\\rangle
         + \\varepsilon\\, m(a)\\,(m(b) - 1)
 
-    \\text{unbalanced:}\\quad V(g) = -(\\rho + \\varepsilon)\\langle a, e^{-f/\\rho}\\rangle + \\rho\\, m(a)
+    \\text{unbalanced:}\\quad V(g) = -(\\rho + \\varepsilon)\\langle a, e^{-f/\\rho}\\rangle
+        + \\rho\\, m(a)
         - \\rho\\langle b, e^{-g/\\rho}\\rangle + \\rho\\, m(b) + \\varepsilon\\, m(a) m(b).
 
 :math:`V(g) \\le OT_\\varepsilon(a, b)` for any ``g``, with equality at the optimum. Since

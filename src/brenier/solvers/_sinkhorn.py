@@ -19,8 +19,9 @@ and damping :math:`\\lambda = 1/(1 + \\varepsilon/\\rho)` (1 for balanced OT):
      modes that make Sinkhorn crawl at small eps. The first update after a change of
      temperature uses :math:`\\omega = 1`, and :math:`\\omega` falls back to 1 if the error grows.
    - OT(a, a), OT(b, b): *symmetric averaged* updates
-     :math:`f \\leftarrow (f + T_{xx}(f))/2`, which converge in a few iterations; they stop
-     once converged.
+     :math:`f \\leftarrow (f + T_{xx}(f))/2`, which converge in a few iterations: one
+     update per intermediate temperature, then iterated to ``tol`` at the final one
+     (a quarter fewer softmins than converging them at every temperature, measured).
 
    Measured on two samples of one 3D scan (1,000 points each, blur 0.005): one
    averaged update per temperature (GeomLoss) leaves -37% error on the OT cost; 400
@@ -150,7 +151,9 @@ def symmetric_step(
     f, g = state.f, state.g
     f_new = lam * problems.xy.softmin(eps, w.b_log + g / eps)
     g_new = lam * problems.yx.softmin(eps, w.a_log + f / eps)
-    error = marginal_residual(f, f_new, w.a, lam * eps) + marginal_residual(g, g_new, w.b, lam * eps)
+    error = marginal_residual(f, f_new, w.a, lam * eps) + marginal_residual(
+        g, g_new, w.b, lam * eps
+    )
     changes = _update_symmetric_problems(problems, state, w, eps, lam, tol=-1.0)
     return state.set(
         f=(f + f_new) / 2,
@@ -206,18 +209,21 @@ def _converge_at(
     eps: float,
     rho: float | None,
     tol: float,
+    symmetric_tol: float,
     budget: int,
     omega: float,
     callback: Callback | None,
 ) -> SinkhornState:
-    """Iterates at one temperature until every problem meets ``tol`` or ``budget`` runs out."""
+    """Iterates at one temperature until OT(a, b) meets ``tol`` and the symmetric problems
+    meet ``symmetric_tol`` (``inf``: one update at this temperature), or ``budget`` runs out.
+    """
     relax, previous, k = 1.0, float("inf"), 0  # plain Sinkhorn first after a change of eps
     while k < budget:
-        state = relaxed_step(problems, state, w, eps, rho, relax, tol)
+        state = relaxed_step(problems, state, w, eps, rho, relax, symmetric_tol)
         k += 1
         if callback is not None:
             callback(state)
-        if state.error <= tol:
+        if state.marginal_error <= tol and state.symmetric_error <= symmetric_tol:
             break
         # Over-relax once the error decreases; back off to plain Sinkhorn if it grows.
         relax = omega if state.marginal_error < previous else 1.0
@@ -267,8 +273,12 @@ def sinkhorn_loop(
             budget = max_iter - state.iteration
             if not final:  # every temperature gets at least one update
                 budget = max(1, min(budget, MAX_ITER_PER_LEVEL))
-            # A looser tolerance at the intermediate temperatures was measured to cost
-            # more iterations in total on close shapes: every level meets ``tol``.
-            state = _converge_at(problems, state, w, eps, rho, tol, budget, relaxation, callback)
+            # A looser tolerance for OT(a, b) at the intermediate temperatures was measured
+            # to cost more iterations in total on close shapes: every level meets ``tol``.
+            # The symmetric problems only need it at the end: one update per level before.
+            symmetric_tol = tol if final else float("inf")
+            state = _converge_at(
+                problems, state, w, eps, rho, tol, symmetric_tol, budget, relaxation, callback
+            )
         status = Status.CONVERGED if state.error <= tol else Status.MAX_ITERATIONS
         return state, status

@@ -49,7 +49,8 @@ def solve(
 
         OT_\\varepsilon(a, b) = \\min_{\\pi \\ge 0} \\langle \\pi, C \\rangle
             + \\varepsilon\\, \\mathrm{KL}(\\pi \\,|\\, a \\otimes b)
-            + \\rho\\, \\mathrm{KL}(\\pi 1 \\,|\\, a) + \\rho\\, \\mathrm{KL}(\\pi^\\top 1 \\,|\\, b)
+            + \\rho\\, \\mathrm{KL}(\\pi 1 \\,|\\, a)
+            + \\rho\\, \\mathrm{KL}(\\pi^\\top 1 \\,|\\, b)
 
     with :math:`\\varepsilon = \\text{blur}^p` and :math:`\\rho = \\text{reach}^p`
     (balanced OT, hard marginal constraints, when ``reach`` is ``None``), and returns
@@ -111,7 +112,7 @@ def solve(
     if not isinstance(relaxation, (int, float)) or not 1 <= relaxation < 2:
         raise ValueError(f"{PREFIX} `relaxation` must lie in [1, 2), got {relaxation!r}.")
     c = make_cost(p, cost)
-    B, N, D = m.x.shape
+    B, N, _ = m.x.shape
     kernels = choose_backend(
         backend, c, (B, N, m.y.shape[1]), m.x.element_size(), debias, memory_budget, m.x.device.type
     )
@@ -122,24 +123,25 @@ def solve(
     rho = None if rho_reach is None else rho_reach**power
     diam = bounding_diameter(m.x, m.y) if diameter is None else diameter
     schedule = epsilon_schedule(power, max(diam, blur), blur, scaling)
-    problems = Interactions(
-        xy=kernels.pair(m.x, m.y, c),
-        yx=kernels.pair(m.y, m.x, c),
-        xx=kernels.pair(m.x, m.x, c) if debias else None,
-        yy=kernels.pair(m.y, m.y, c) if debias else None,
-    )
-    t1 = time.perf_counter()
-    state, status = sinkhorn_loop(
-        problems,
-        m.a.detach(),
-        m.b.detach(),
-        schedule,
-        rho=rho,
-        tol=tol,
-        max_iter=max_iter,
-        relaxation=float(relaxation),
-        callback=callback,
-    )
+    options = {"rho": rho, "tol": tol, "max_iter": max_iter, "relaxation": float(relaxation)}
+    run_loop = getattr(kernels, "run_loop", None)
+    if run_loop is not None:  # backends that drive the loop themselves (multiscale)
+        t1 = time.perf_counter()
+        problems, state, status = run_loop(
+            m.x, m.y, m.a.detach(), m.b.detach(), schedule, debias=debias, callback=callback,
+            **options,
+        )  # fmt: skip
+    else:
+        problems = Interactions(
+            xy=kernels.pair(m.x, m.y, c),
+            yx=kernels.pair(m.y, m.x, c),
+            xx=kernels.pair(m.x, m.x, c) if debias else None,
+            yy=kernels.pair(m.y, m.y, c) if debias else None,
+        )
+        t1 = time.perf_counter()
+        state, status = sinkhorn_loop(
+            problems, m.a.detach(), m.b.detach(), schedule, callback=callback, **options
+        )
     t2 = time.perf_counter()
 
     # Envelope theorem: one last reduction per problem with autograd, potentials detached.
@@ -160,7 +162,9 @@ def solve(
         f_aa, g_bb = lam * s_aa.detach(), state.g_bb.detach()
     f = lam * s.detach()
     if rho is None:  # fix the gauge (f + c, g - c) so that <a, f> = <b, g>, as GeomLoss's does
-        shift = ((m.b.detach() * g).sum(-1, keepdim=True) - (m.a.detach() * f).sum(-1, keepdim=True)) / 2
+        shift = (
+            (m.b.detach() * g).sum(-1, keepdim=True) - (m.a.detach() * f).sum(-1, keepdim=True)
+        ) / 2
         f, g = f + shift, g - shift
     t3 = time.perf_counter()
 
