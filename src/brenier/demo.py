@@ -35,7 +35,7 @@ def _exact_cost(x: np.ndarray, y: np.ndarray) -> float:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("-n", type=int, default=1000, help="points per shape")
+    parser.add_argument("-n", type=int, default=2000, help="points per shape")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
 
