@@ -7,8 +7,8 @@ tolerance) and GeomLoss (its fixed schedule, same blur and scaling) on the same 
 and report the relative error on the OT cost and the time (median of repeats).
 
 Gradients: the gradient of S_eps wrt. x at default settings, from each library, is
-compared with central finite differences of the *converged* S_eps along random
-directions (brenier with tol=1e-7), and with the exact-OT gradient a_i (x_i - y_s(i)).
+compared with central finite differences of that library's own value (same settings)
+along random directions, and with the exact-OT gradient a_i (x_i - y_s(i)).
 
 Usage: python benchmarks/sinkhorn_accuracy.py [-n 2000] [--repeats 3] [--quick]
 """
@@ -57,31 +57,26 @@ def brenier_value(x, y, blur, scaling, **options):
     return brenier.sinkhorn_divergence(x, y, blur=blur, scaling=scaling, **options)
 
 
-def gradient_errors(x, y, blur, targets, repeats_fd=3, seed=0):
-    """Relative errors of each library's gradient vs FD of the converged S_eps."""
+def gradient_errors(x, y, blur, targets, directions=2, seed=0):
+    """Each library's gradient at its default settings vs central finite differences of
+    its own value (same settings), and vs the exact-OT gradient a_i (x_i - y_s(i))."""
     gen = torch.Generator().manual_seed(seed)
-    grads = {}
+    h = 1e-4  # the shape has unit size
+    exact_grad = (x - y[targets]) / len(x)
+    out = {}
     for name, fn in (("brenier", brenier_value), ("geomloss", geomloss_value)):
         x_ = x.clone().requires_grad_(True)
         fn(x_, y, blur, 0.5).backward()
-        grads[name] = x_.grad
-    out = {name: [] for name in grads}
-    h = 1e-4
-    for _ in range(repeats_fd):
-        d = torch.randn(x.shape, generator=gen, dtype=x.dtype)
-        plus = brenier_value(x + h * d, y, blur, 0.5, tol=1e-7, max_iter=100_000)
-        minus = brenier_value(x - h * d, y, blur, 0.5, tol=1e-7, max_iter=100_000)
-        fd = float(plus - minus) / (2 * h)
-        for name, g in grads.items():
-            out[name].append(abs(float((g * d).sum()) - fd) / abs(fd))
-    exact_grad = (x - y[targets]) / len(x)
-    return {
-        name: {
-            "fd_rel_error_max": max(errs),
-            "exact_ot_grad_rel_l2": float((grads[name] - exact_grad).norm() / exact_grad.norm()),
+        grad, errors = x_.grad, []
+        for _ in range(directions):
+            d = torch.randn(x.shape, generator=gen, dtype=x.dtype)
+            fd = float(fn(x + h * d, y, blur, 0.5) - fn(x - h * d, y, blur, 0.5)) / (2 * h)
+            errors.append(abs(float((grad * d).sum()) - fd) / abs(fd))
+        out[name] = {
+            "fd_rel_error_max": max(errors),
+            "exact_ot_grad_rel_l2": float((grad - exact_grad).norm() / exact_grad.norm()),
         }
-        for name, errs in out.items()
-    }
+    return out
 
 
 def main() -> None:
@@ -90,8 +85,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer blurs and scalings")
     args = parser.parse_args()
-    blurs = (0.02, 0.005) if args.quick else (0.05, 0.02, 0.01, 0.005)
-    scalings = (0.5,) if args.quick else (0.5, 0.7, 0.9)
+    blurs = (0.02, 0.005) if args.quick else (0.02, 0.01, 0.005)
+    scalings = (0.5,) if args.quick else (0.5, 0.9)
 
     x_np, y_np = close_shapes(args.n)
     exact, targets = exact_ot(x_np, y_np)
