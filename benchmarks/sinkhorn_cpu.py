@@ -5,8 +5,9 @@ exact OT cost is known. brenier runs at its defaults (online kernel, tolerance 1
 GeomLoss runs its CPU backends ("online" and "multiscale" through KeOps, "tensorized"
 where it fits) at scalings 0.5 (its default) and 0.7 (one timed run each at 10k), on
 the same float32 data and blur. "Best GeomLoss" is its fastest run within 1% of the
-exact cost (or its most accurate run if none is). Peak memory is the resident-set growth of a fresh process
-running one brenier solve, at several N.
+exact cost (or its most accurate run if none is). Peak memory is the peak resident
+set of a fresh process running one brenier solve at several N, next to the same
+process without the solve.
 
 Usage: python benchmarks/sinkhorn_cpu.py [-n 10000] [--blur 0.02] [--repeats 3]
 """
@@ -33,14 +34,15 @@ n = {n}
 x, y, _ = convex_gradient_pair(n)
 x, y = torch.tensor(x, dtype=torch.float32), torch.tensor(y, dtype=torch.float32)
 brenier.solve(x[:100], y[:100], blur={blur}, backend="online")  # compile / load caches
-base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-brenier.solve(x, y, blur={blur})
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base)
+if {solve}:
+    brenier.solve(x, y, blur={blur})
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
 
-def peak_memory_mb(n: int, blur: float) -> float:
-    code = MEMORY_PROBE.format(here=str(Path(__file__).parent), n=n, blur=blur)
+def peak_rss_mb(n: int, blur: float, solve: bool) -> float:
+    """Peak resident memory of a fresh process that loads the data (and solves)."""
+    code = MEMORY_PROBE.format(here=str(Path(__file__).parent), n=n, blur=blur, solve=solve)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(out.stdout.strip().splitlines()[-1]) / 1024  # ru_maxrss is in KiB on Linux
 
@@ -111,9 +113,15 @@ def main() -> None:
     )
 
     memory = {}
-    for n in (2500, 5000, 10_000, 20_000):
-        memory[n] = peak_memory_mb(n, args.blur)
-        print(f"  peak memory growth, N = {n:6d}: {memory[n]:7.1f} MB", flush=True)
+    for n in (2500, 10_000, 40_000):
+        base, peak = peak_rss_mb(n, args.blur, False), peak_rss_mb(n, args.blur, True)
+        dense_mb = 4 * n * n * 4 / 2**20  # the four float32 cost matrices of a dense solve
+        memory[n] = dict(peak_rss_mb=peak, without_solve_mb=base, dense_matrices_mb=dense_mb)
+        print(
+            f"  N = {n:6d}: peak RSS {peak:7.1f} MB ({peak - base:+.1f} MB for the solve; "
+            f"dense cost matrices alone would need {dense_mb:,.0f} MB)",
+            flush=True,
+        )
     payload = dict(
         machine=machine(),
         n=args.n,
