@@ -133,7 +133,7 @@ def main() -> None:
     start = time.perf_counter()
     grads = gradient_errors(x, y, 0.005, torch.as_tensor(targets))
     print(
-        f"\nGradients at blur 0.005, scaling 0.5 (defaults), vs FD of the converged S_eps "
+        f"\nGradients at blur 0.005, scaling 0.5 (defaults), vs FD of each library's own value "
         f"({time.perf_counter() - start:.0f}s):"
     )
     for name, g in grads.items():
