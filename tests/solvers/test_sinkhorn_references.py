@@ -16,7 +16,7 @@ def exact_assignment_cost(x: torch.Tensor, y: torch.Tensor) -> float:
     return float(C[rows, cols].mean())
 
 
-@pytest.mark.parametrize("n, d", [(50, 2), (200, 3), pytest.param(500, 3, marks=pytest.mark.slow)])
+@pytest.mark.parametrize("n, d", [(50, 2), (200, 3), (500, 3)])
 def test_divergence_matches_optimal_assignment(gen, n, d):
     x = torch.rand(n, d, generator=gen, dtype=torch.float64)
     y = torch.rand(n, d, generator=gen, dtype=torch.float64) * 0.8 + 0.3
