@@ -54,7 +54,7 @@ def _neg_lse(lse: Tensor) -> Tensor:
 
 class _Softmin(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: FunctionCtx, x, y, h, eps, p, engine):  # type: ignore[override]
+    def forward(ctx: FunctionCtx, x, y, h, eps, p, engine):
         lse = engine.lse(x, y, h, eps, p)
         ctx.save_for_backward(x, y, h, lse)
         ctx.eps, ctx.p, ctx.engine = eps, p, engine  # type: ignore[attr-defined]
@@ -62,7 +62,7 @@ class _Softmin(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         x, y, h, lse = ctx.saved_tensors
         eps, p, engine = ctx.eps, ctx.p, ctx.engine
         a = _neg_lse(lse)
@@ -83,7 +83,7 @@ class _Softmin(torch.autograd.Function):
 
 class _SoftmaxSum(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: FunctionCtx, x, y, h, v, eps, p, engine):  # type: ignore[override]
+    def forward(ctx: FunctionCtx, x, y, h, v, eps, p, engine):
         a = _neg_lse(engine.lse(x, y, h, eps, p))
         out = engine.planvec(x, y, a, h, v, eps, p)
         ctx.save_for_backward(x, y, h, v, a, out)
@@ -92,7 +92,7 @@ class _SoftmaxSum(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx, grad):  # type: ignore[override]
+    def backward(ctx, grad):
         x, y, h, v, a, out = ctx.saved_tensors
         eps, p, engine = ctx.eps, ctx.p, ctx.engine
         E = v.shape[-1]

@@ -50,7 +50,10 @@ class PairKernel(Protocol):
 class KernelBackend(Protocol):
     """A factory of :class:`PairKernel` objects, registered under a name."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """The registry name, reported in ``OTResult.backend``."""
+        ...
 
     def supports(self, cost: Cost) -> bool:
         """Whether this backend can compute the given cost."""

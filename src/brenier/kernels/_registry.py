@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from .._validation import PREFIX
 from ..geometry import Cost
+from ..multiscale import MultiscaleBackend
 from ._dense import DenseBackend
 from ._keops import KeOpsBackend
 from ._online import OnlineBackend
@@ -20,6 +21,8 @@ _BACKENDS: dict[str, KernelBackend] = {
     "dense": DenseBackend(),
     "online": OnlineBackend(),
     "keops": KeOpsBackend(),
+    # opt-in: not memory_linear, so `auto` never picks it (docs/multiscale.md, planned rule)
+    "multiscale": MultiscaleBackend(),
 }
 
 

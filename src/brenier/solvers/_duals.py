@@ -44,12 +44,12 @@ class _SafeLog(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, w: Tensor) -> Tensor:  # type: ignore[override]
+    def forward(ctx, w: Tensor) -> Tensor:
         ctx.save_for_backward(w)
         return w.log()
 
     @staticmethod
-    def backward(ctx, grad: Tensor) -> Tensor:  # type: ignore[override]
+    def backward(ctx, grad: Tensor) -> Tensor:
         (w,) = ctx.saved_tensors
         return torch.where(w > 0, grad / w.clamp_min(torch.finfo(w.dtype).tiny), 0.0)
 

@@ -123,13 +123,12 @@ def solve(
     rho = None if rho_reach is None else rho_reach**power
     diam = bounding_diameter(m.x, m.y) if diameter is None else diameter
     schedule = epsilon_schedule(power, max(diam, blur), blur, scaling)
-    options = {"rho": rho, "tol": tol, "max_iter": max_iter, "relaxation": float(relaxation)}
     run_loop = getattr(kernels, "run_loop", None)
     if run_loop is not None:  # backends that drive the loop themselves (multiscale)
         t1 = time.perf_counter()
         problems, state, status = run_loop(
             m.x, m.y, m.a.detach(), m.b.detach(), schedule, debias=debias, callback=callback,
-            **options,
+            rho=rho, tol=tol, max_iter=max_iter, relaxation=float(relaxation),
         )  # fmt: skip
     else:
         problems = Interactions(
@@ -140,7 +139,15 @@ def solve(
         )
         t1 = time.perf_counter()
         state, status = sinkhorn_loop(
-            problems, m.a.detach(), m.b.detach(), schedule, callback=callback, **options
+            problems,
+            m.a.detach(),
+            m.b.detach(),
+            schedule,
+            rho=rho,
+            tol=tol,
+            max_iter=max_iter,
+            relaxation=float(relaxation),
+            callback=callback,
         )
     t2 = time.perf_counter()
 

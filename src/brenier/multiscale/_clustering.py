@@ -1,0 +1,131 @@
+"""Voxel-grid clustering of a point cloud, with the permutation that sorts it.
+
+Each point falls in the cell :math:`k(x) = \\lfloor (x - x_{\\min}) / s \\rfloor \\in
+\\mathbb{Z}^D` of a grid of side ``s``. Cells are named by one integer (mixed radix)
+when their count fits in int64, else by their D coordinates (``torch.unique`` over
+rows), so the same code serves any dimension; only non-empty cells become clusters,
+so there are never more clusters than points. A stable sort by cell gives the
+permutation; each cluster is a contiguous range of the sorted cloud.
+
+For D > 3 a grid is a poor partition (most cells hold one point at useful sizes):
+:func:`cell_size_for` then picks a larger side so that the cluster count still meets
+its target, at the price of wider clusters (more kept blocks after truncation).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+
+@dataclass(frozen=True)
+class Clusters:
+    """A cloud of N points sorted into K clusters.
+
+    Attributes:
+        perm: (N,) user index of each sorted point (``x[perm]`` is the sorted cloud).
+        inverse: (N,) sorted position of each user point (``sorted[inverse]`` is ``x``).
+        offsets: (K + 1,) cluster ``I`` is ``sorted[offsets[I]:offsets[I + 1]]``.
+        centroids: (K, D) weighted means (plain means for clusters of zero weight).
+        weights: (K,) total weight of each cluster.
+        radii: (K,) largest distance from a cluster's centroid to its points.
+        labels: (N,) cluster of each user point.
+    """
+
+    perm: Tensor
+    inverse: Tensor
+    offsets: Tensor
+    centroids: Tensor
+    weights: Tensor
+    radii: Tensor
+    labels: Tensor
+
+    @property
+    def count(self) -> int:
+        return int(self.offsets.numel() - 1)
+
+
+def _morton(cells: Tensor, bits: int) -> Tensor:
+    """Z-order code of non-negative cells (N, D): nearby cells get nearby codes."""
+    D = cells.shape[1]
+    code = torch.zeros(cells.shape[0], dtype=torch.int64)
+    for bit in range(bits):
+        for d in range(D):
+            code |= ((cells[:, d] >> bit) & 1) << (bit * D + d)
+    return code
+
+
+def _cell_ids(x: Tensor, origin: Tensor, side: float) -> Tensor:
+    """One int64 id per point, equal iff the points share a grid cell.
+
+    Ids follow the Z-order curve when D * bits fits in 62 bits (so that clusters
+    close in space are close in the sorted cloud and kept blocks merge into long
+    column ranges), else the mixed radix order, else a row-wise unique.
+    """
+    cells = torch.floor((x - origin) / side).to(torch.int64)
+    cells = cells - cells.min(0).values
+    extent = cells.max(0).values + 1
+    bits = max(1, int(extent.max()).bit_length())
+    if bits * x.shape[1] <= 62:
+        return _morton(cells, bits)
+    if float(torch.prod(extent.double())) < 2.0**62:
+        radix = torch.cumprod(torch.cat([extent.new_ones(1), extent[:-1]]), 0)
+        return (cells * radix).sum(-1)
+    return torch.unique(cells, dim=0, return_inverse=True)[1]
+
+
+def grid_clusters(x: Tensor, w: Tensor, side: float, origin: Tensor | None = None) -> Clusters:
+    """Clusters the points x (N, D) with weights w (N,) on a grid of side ``side``.
+
+    Grids with the same ``origin`` (default: the cloud's lowest corner) and sides in a
+    ratio 2^k are nested: each cell lies in one cell of the coarser grid.
+    """
+    with torch.no_grad():
+        x, w = x.detach(), w.detach()
+        ids = _cell_ids(x, x.min(0).values if origin is None else origin, side)
+        _, labels, counts = torch.unique(ids, return_inverse=True, return_counts=True)
+        perm = torch.argsort(labels, stable=True)
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(perm.numel())
+        K = counts.numel()
+        offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+        weights = torch.zeros(K, dtype=x.dtype).index_add_(0, labels, w)
+        ww = torch.where(weights[labels] > 0, w, 1.0 / counts[labels].to(x.dtype))
+        sums = torch.zeros(K, x.shape[1], dtype=x.dtype).index_add_(0, labels, ww[:, None] * x)
+        norms = torch.zeros(K, dtype=x.dtype).index_add_(0, labels, ww)
+        centroids = sums / norms[:, None]
+        dist = (x - centroids[labels]).norm(dim=-1)
+        radii = torch.zeros(K, dtype=x.dtype).scatter_reduce_(0, labels, dist, "amax")
+        return Clusters(perm, inverse, offsets, centroids, weights, radii, labels)
+
+
+def _count(x: Tensor, side: float) -> int:
+    return int(torch.unique(_cell_ids(x, x.min(0).values, side)).numel())
+
+
+def cell_size_for(x: Tensor, target: int, diameter: float, trials: int = 6) -> float:
+    """A grid side giving about ``target`` non-empty cells for the cloud x (N, D).
+
+    The count of non-empty cells behaves as :math:`n(s) \\approx c\\, s^{-d}` with d the
+    intrinsic dimension of the cloud (2 for a surface in 3D): a secant step in
+    log-log coordinates, from the side of a full D-dimensional grid, converges in a
+    few counts.
+    """
+    with torch.no_grad():
+        x = x.detach()
+        D = x.shape[1]
+        side = diameter / max(target, 1) ** (1.0 / D)
+        n = _count(x, side)
+        slope = float(D)
+        for _ in range(trials):
+            if 0.7 * target <= n <= 1.4 * target:
+                break
+            new = side * (n / target) ** (1.0 / slope)
+            n_new = _count(x, new)
+            if n_new != n and new != side:
+                slope = max(0.5, min(float(D), -math.log(n_new / n) / math.log(new / side)))
+            side, n = new, n_new
+        return side

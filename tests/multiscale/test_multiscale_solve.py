@@ -1,0 +1,150 @@
+"""The multiscale backend against the online one: values, potentials, gradients."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import brenier
+from brenier.io import load_example, normalize, sample_surface
+from brenier.kernels import register_backend
+from brenier.multiscale import MultiscaleBackend
+
+# Few clusters and small blocks (nested grids), so that truncation drops most blocks
+# even at these small sizes.
+SMALL = MultiscaleBackend(name="multiscale-test", clusters=60, block_size=8)
+register_backend(SMALL)
+# A huge truncation threshold: the same blocks machinery, nothing of weight dropped.
+register_backend(
+    MultiscaleBackend(name="multiscale-exact", clusters=60, block_size=8, truncate=20.0)
+)
+
+#: Agreement with online at the default threshold tau = 5 (measured: <= 1.5e-4 on values).
+RTOL_TRUNCATED = 1e-3
+
+
+def _scan(n: int, seed: int) -> torch.Tensor:
+    vertices, faces = load_example("demosthenes")
+    return torch.from_numpy(normalize(sample_surface(vertices, faces, n, seed=seed)))
+
+
+def _compare(x, y, a=None, b=None, rtol=RTOL_TRUNCATED, backend="multiscale-test", **options):
+    """Solves with ``backend`` and with online; values, potentials, gradients agree."""
+    x = x.clone().requires_grad_()
+    y = y.clone().requires_grad_()
+    out = []
+    for name in (backend, "online"):
+        res = brenier.solve(x, y, a, b, backend=name, **options)
+        gx, gy = torch.autograd.grad(res.value.sum(), (x, y))
+        out.append((res, gx, gy))
+    (m, mx, my), (o, ox, oy) = out
+    assert m.backend == backend and m.status == o.status
+    assert torch.allclose(m.value, o.value, rtol=rtol, atol=0)
+    # Potentials in the mean under each measure: at low-density points they are weakly
+    # determined (two solvers stopping at the same marginal error may differ there).
+    scale = float(o.value.detach().abs().max())
+    wa = torch.full_like(o.f, 1.0) if a is None else a.expand_as(o.f)
+    wb = torch.full_like(o.g, 1.0) if b is None else b.expand_as(o.g)
+    assert float((wa * (m.f - o.f).abs()).sum() / wa.sum()) <= rtol * scale + 1e-9
+    assert float((wb * (m.g - o.g).abs()).sum() / wb.sum()) <= rtol * scale + 1e-9
+    assert float((mx - ox).norm() / ox.norm()) <= 10 * rtol
+    assert float((my - oy).norm() / oy.norm()) <= 10 * rtol
+
+
+def test_agrees_with_online_on_random_clouds(gen: torch.Generator) -> None:
+    x = torch.rand(700, 3, generator=gen, dtype=torch.float64)
+    y = 0.8 * torch.rand(600, 3, generator=gen, dtype=torch.float64) + 0.3
+    _compare(x, y, blur=0.03)
+
+
+def test_agrees_with_online_on_a_scan_and_truncates() -> None:
+    x = _scan(1000, seed=0)
+    rot = torch.tensor([[0.9, 0.3, 0.0], [-0.3, 0.9, 0.0], [0.0, 0.0, 1.0]], dtype=x.dtype)
+    y = _scan(1000, seed=1) @ rot + 0.05
+    _compare(x, y, blur=0.03)
+    a = torch.full((1, 1000), 1 / 1000, dtype=x.dtype)
+    problems, state, _ = SMALL.run_loop(
+        x[None], y[None], a, a, [4.0**-k for k in range(7)], debias=True, rho=None, tol=1e-2,
+        max_iter=1000, relaxation=1.8, callback=None,
+    )  # fmt: skip
+    assert problems.xy.kept_fraction < 0.3  # the fine kernels are sparse
+    assert state.f.shape == (1, 1000)
+
+
+def test_weights_unbalanced_and_no_debias(gen: torch.Generator) -> None:
+    x = torch.rand(300, 2, generator=gen, dtype=torch.float64)
+    y = torch.rand(250, 2, generator=gen, dtype=torch.float64) + 0.3
+    a = torch.rand(300, generator=gen, dtype=torch.float64)
+    a[::7] = 0.0
+    b = torch.rand(250, generator=gen, dtype=torch.float64)
+    # heavy-tailed 2D clouds with 60 clusters: potentials off by ~eps in the tails (known)
+    _compare(x, y, a / a.sum(), b / b.sum(), rtol=5e-3, blur=0.05, debias=False)
+    _compare(x, y, a, b, blur=0.05, reach=1.0)
+    # without truncation error, the block-sparse path is the online one
+    _compare(x, y, a / a.sum(), b / b.sum(), rtol=1e-6, backend="multiscale-exact", blur=0.05)
+
+
+def test_outputs_come_back_in_the_users_order(gen: torch.Generator) -> None:
+    x = torch.rand(300, 3, generator=gen, dtype=torch.float64)
+    y = torch.rand(250, 3, generator=gen, dtype=torch.float64) + 0.2
+    px, py = torch.randperm(300, generator=gen), torch.randperm(250, generator=gen)
+    r = brenier.solve(x, y, blur=0.05, backend="multiscale-test")
+    s = brenier.solve(x[px], y[py], blur=0.05, backend="multiscale-test")
+    assert torch.allclose(s.f, r.f[px], atol=1e-8) and torch.allclose(s.g, r.g[py], atol=1e-8)
+    assert torch.allclose(s.value, r.value, rtol=1e-8)
+
+
+def test_batched_equals_per_sample(gen: torch.Generator) -> None:
+    x = torch.rand(2, 400, 3, generator=gen, dtype=torch.float64)
+    y = torch.rand(2, 300, 3, generator=gen, dtype=torch.float64)
+    y[1] = 2 * y[1] + 0.5  # different scales: different clusters per item
+    xb = x.clone().requires_grad_()
+    opts = {"blur": 0.05, "diameter": 4.0, "tol": 1e-5, "backend": "multiscale-test"}
+    rb = brenier.solve(xb, y, **opts)
+    (gb,) = torch.autograd.grad(rb.value.sum(), xb)
+    for i in range(2):
+        xi = x[i].clone().requires_grad_()
+        ri = brenier.solve(xi, y[i], **opts)
+        (gi,) = torch.autograd.grad(ri.value, xi)
+        assert torch.allclose(rb.value[i], ri.value, rtol=1e-6)
+        # equal up to the loop's tolerance (the batch stops on its worst item), as online
+        assert torch.allclose(rb.f[i], ri.f, atol=2e-5)
+        assert torch.allclose(gb[i], gi, atol=2e-5)
+
+
+def test_float32_keeps_its_dtype(gen: torch.Generator) -> None:
+    x = torch.rand(500, 3, generator=gen)
+    y = torch.rand(400, 3, generator=gen) + 0.1
+    r = brenier.solve(x, y, blur=0.05, backend="multiscale-test")
+    o = brenier.solve(x, y, blur=0.05, backend="online")
+    assert r.value.dtype == torch.float32 and r.f.dtype == torch.float32
+    assert torch.allclose(r.value, o.value, rtol=1e-3)
+
+
+def test_default_instance_is_registered_but_not_automatic(gen: torch.Generator) -> None:
+    x = torch.rand(200, 3, generator=gen, dtype=torch.float64)
+    assert "multiscale" in brenier.kernels.available_backends()
+    res = brenier.solve(x[:200], x[:200] + 0.5, blur=0.05, backend="multiscale")
+    assert res.backend == "multiscale" and abs(float(res.value) - 0.375) < 1e-3
+    chosen = brenier.kernels.choose_backend("auto", res.cost, (1, 10**6, 10**6), 8, True, None)
+    assert chosen.name != "multiscale"
+
+
+def test_bad_inputs(gen: torch.Generator) -> None:
+    x = torch.rand(100, 3, generator=gen)
+    with pytest.raises(ValueError, match=r"\[brenier\].*multiscale"):
+        brenier.solve(x, x, p=1, backend="multiscale")
+    with pytest.raises(ValueError, match=r"\[brenier\]"):
+        brenier.solve(x, x, cost=lambda u, v: torch.cdist(u, v), backend="multiscale")
+    with pytest.raises(ValueError, match=r"\[brenier\]"):
+        brenier.solve(x, x, blur=-1.0, backend="multiscale")
+
+
+@pytest.mark.xfail(strict=True, reason="known: stalls on heavy-tailed clouds (docs/multiscale.md)")
+def test_heavy_tailed_clouds_converge(gen: torch.Generator) -> None:
+    # 2D Gaussians, 60 clusters, blur 0.05: the truncated loop stalls at a marginal
+    # error of ~2e-3 (online converges in ~340 iterations). Not understood yet.
+    x = torch.randn(300, 2, generator=gen, dtype=torch.float64)
+    y = torch.randn(250, 2, generator=gen, dtype=torch.float64) + 1.0
+    res = brenier.solve(x, y, blur=0.05, debias=False, max_iter=600, backend="multiscale-test")
+    assert res.status is brenier.results.Status.CONVERGED
