@@ -32,6 +32,8 @@ def machine() -> dict[str, object]:
         "cpu": model,
         "cores": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
+        "numba_threads": numba.get_num_threads(),
+        "load_average": os.getloadavg(),
         "python": platform.python_version(),
         "torch": torch.__version__,
         "numpy": np.__version__,
@@ -41,8 +43,15 @@ def machine() -> dict[str, object]:
     }
 
 
-def median_time(fn: Callable[[], object], repeats: int = 3) -> tuple[float, object]:
-    """Median wall-clock seconds over ``repeats`` calls, and the last result."""
+def median_time(
+    fn: Callable[[], object], repeats: int = 3, warmup: bool = False
+) -> tuple[float, object]:
+    """Median wall-clock seconds over ``repeats`` calls, and the last result.
+
+    ``warmup`` makes one untimed call first (compilation, thread pools, allocations).
+    """
+    if warmup:
+        fn()
     times, out = [], None
     for _ in range(repeats):
         start = time.perf_counter()

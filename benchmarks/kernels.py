@@ -12,56 +12,26 @@ Usage: ``python benchmarks/kernels.py [--sizes 20000 100000] [--repeats 3] [--no
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import numba
 import numpy as np
 import torch
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _machine import machine, write_json
+from _machine import median_time as shared_median_time
 from brenier.geometry import Cost
 from brenier.kernels import DensePair, OnlinePair
 
 EPS = 0.01  # blur 0.1 on a unit cube
-RESULTS = Path(__file__).parent / "results" / "kernels.json"
-
-
-def machine() -> dict:
-    cpu = "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": cpu,
-        "cores": os.cpu_count(),
-        "numba_threads": numba.get_num_threads(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "numba": numba.__version__,
-        "numpy": np.__version__,
-        "load_average": os.getloadavg(),
-    }
 
 
 def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up (compilation, thread pools, allocations)
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return shared_median_time(fn, repeats, warmup=True)[0]
 
 
 def data(n: int):
@@ -201,9 +171,7 @@ def main() -> None:
         print(f"N = M = {n}: " + ", ".join(f"{k} {v / 1e9:.3f} G/s" for k, v in row.items()))
 
     print_table(report)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(f"\nwritten to {RESULTS}")
+    print(f"\nwritten to {write_json('kernels', report)}")
 
 
 def measure_size(n: int, args: argparse.Namespace) -> dict:
