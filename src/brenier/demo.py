@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     print(header)
     print("-" * len(header))
-    for blur in (0.1, 0.05, 0.02, 0.01):
+    for blur in (0.1, 0.05, 0.02, 0.01, 0.005):
         x.grad = None
         start = time.perf_counter()
         result = solve(x, y, blur=blur)
