@@ -7,7 +7,7 @@ import pytest
 import scipy.optimize
 import torch
 
-from brenier.solvers.exact import _auction, assignment, check_certificate
+from brenier.solvers.exact import _auction, _kdtree, assignment, check_certificate
 
 
 def _scipy_cost(x: torch.Tensor, y: torch.Tensor, p: int) -> float:
@@ -23,7 +23,8 @@ def _cloud(n: int, d: int, seed: int) -> torch.Tensor:
 
 
 @pytest.mark.parametrize(
-    ("n", "d", "p"), [(50, 2, 2), (300, 3, 1), (600, 2, 2), (2000, 3, 2), (800, 3, 1)]
+    ("n", "d", "p"),
+    [(50, 2, 2), (300, 3, 1), (600, 2, 2), (2000, 3, 2), (800, 3, 1), (500, 5, 2), (400, 6, 1)],
 )
 def test_auction_matches_scipy_on_random_clouds(n, d, p):
     x, y = _cloud(n, d, seed=n), _cloud(n, d, seed=n + 1) * 1.5
@@ -101,3 +102,78 @@ def test_lapjv_auto_batch_dtype_and_gradient():
     assert torch.allclose(x.grad, (x.detach() - matched) / 15)  # d/dx of mean |x-y|^2/2
     auction = assignment(x.detach(), y, method="auction")
     assert torch.allclose(auction.cost, res.cost)
+
+
+def _sphere(n: int, seed: int) -> torch.Tensor:
+    """Uniform samples of the unit sphere: two of them nearly tie everywhere."""
+    z = torch.randn(n, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    return z / z.norm(dim=1, keepdim=True)
+
+
+def _rotated_annulus(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    r = 1 + torch.rand(n, generator=g, dtype=torch.float64)
+    t = 2 * torch.pi * torch.rand(2, n, generator=g, dtype=torch.float64)
+    x = torch.stack([r * t[0].cos(), r * t[0].sin()], 1)
+    y = torch.stack([r * (t[1] + 0.5).cos(), r * (t[1] + 0.5).sin()], 1) + 0.3
+    return x, y
+
+
+@pytest.mark.parametrize(
+    ("name", "p"), [("sphere", 2), ("sphere", 1), ("annulus", 2), ("tiny", 2), ("pair", 2)]
+)
+def test_auction_matches_scipy_on_structured_problems(name, p):
+    if name == "sphere":  # two samples of one surface: a local transport, many near-ties
+        x, y = _sphere(2000, seed=12), _sphere(2000, seed=13)
+    elif name == "annulus":  # a rotated, shifted sample: a large, global transport
+        x, y = _rotated_annulus(1500, seed=14)
+    else:  # N = 3 and N = 2: candidate lists of one object
+        n = 3 if name == "tiny" else 2
+        x, y = _cloud(n, 2, seed=15), _cloud(n, 2, seed=16)
+    res = assignment(x, y, p=p, method="auction")
+    ref = _scipy_cost(x, y, p)
+    assert res.exact and float(res.cost) == pytest.approx(ref, rel=1e-9, abs=1e-15)
+    assert float(res.cost) - res.gap_bound <= ref + 1e-15
+
+
+def test_certificate_of_the_auction_on_points_checked_with_numpy():
+    # Objects are renumbered in k-d tree order inside; sigma and prices come back in the
+    # caller's numbering, which the numpy certificate checks.
+    x, y = _sphere(500, seed=17).numpy(), (_sphere(500, seed=18) * 1.2).numpy()
+    C = ((x[:, None] - y[None]) ** 2).sum(-1) / 2
+    eps_final = 1e-7
+    sigma, prices, gap, *_ = _auction.auction(
+        _auction.make_geometry(x, y), 1.0, eps_final, 6.0, 10**8
+    )
+    cert = check_certificate(C, sigma, prices)
+    rows, cols = scipy.optimize.linear_sum_assignment(C)
+    assert cert["violation"] <= 1e-12
+    assert 0 <= cert["primal"] - C[rows, cols].sum() <= cert["gap"] + 1e-12 <= gap + 1e-12
+    assert cert["gap"] <= 500 * eps_final
+
+
+@pytest.mark.parametrize(("d", "euclidean"), [(2, False), (3, False), (3, True)])
+def test_tree_search_returns_the_values_of_a_linear_scan(d, euclidean):
+    rng = np.random.default_rng(d)
+    Y = rng.random((700, d))
+    Y[::7] = Y[0]  # duplicated objects: ties
+    prices = np.zeros(700)
+    tree = _kdtree.build_tree(Y)
+    heap_v, heap_j = np.empty(9), np.empty(9, dtype=np.int64)
+    stack, bounds = np.zeros(128, dtype=np.int64), np.zeros(128)
+    for step in range(3):
+        for j in rng.integers(0, 700, 300):  # prices only increase, as in the auction
+            prices[j] += rng.random() * 0.05 * step
+            _kdtree.raise_price(tree, prices, j)
+        _, _, start, stop, _, _, _, min_price, order, _ = tree
+        subtree_min = [prices[order[a:b]].min() for a, b in zip(start, stop, strict=True)]
+        assert np.array_equal(min_price, subtree_min)  # exact lower bounds of the prices
+        for x in rng.random((50, d)) * 1.2 - 0.1:
+            _kdtree.smallest_reduced(tree, x, Y, prices, euclidean, heap_v, heap_j, stack, bounds)
+            s = np.zeros(700)
+            for k in range(d):  # the compiled code's operations, in its order
+                s = s + (x[k] - Y[:, k]) * (x[k] - Y[:, k])
+            values = (np.sqrt(s) if euclidean else 0.5 * s) + prices
+            assert np.array_equal(np.sort(heap_v), np.sort(values)[:9])
+            assert heap_v[0] == heap_v.max()  # the root is the threshold
+            assert np.array_equal(values[heap_j], heap_v)

@@ -16,12 +16,13 @@ from . import _auction
 from ._pairs import cost_matrix_numpy, pair_costs
 
 #: ``method="auto"`` runs the auction from this many points on. Measured on surface
-#: samples (benchmarks/assignment.py, 2-core Xeon): lapjv/auction time ratio 0.2 at
-#: N = 200, 0.6 at 500, 1.4 at 1,000.
-AUCTION_MIN_POINTS = 800
+#: samples (benchmarks/assignment.py, 2-core Xeon, CPU times): lapjv/auction time ratio
+#: 0.5-0.75 at N = 200, 1.4-1.7 at 500, 3-3.5 at 1,000.
+AUCTION_MIN_POINTS = 400
 
-#: eps-scaling of the auction: first eps = cost range / EPS_START_RATIO, then divided by
-#: EPS_FACTOR at each phase (tuned on surface samples of the bundled scans).
+#: eps-scaling of the auction: first eps = cost range / EPS_START_RATIO (for the built-in
+#: costs: or less, from the nearest-neighbour costs, see ``_auction._nearest_scale``),
+#: then divided by EPS_FACTOR at each phase (tuned on surface samples of the scans).
 EPS_START_RATIO = 256.0
 EPS_FACTOR = 6.0
 

@@ -14,6 +14,14 @@ Candidate lists make step 1 cost O(K) instead of O(N) and stay exact: a full sca
 the K best objects of person i and the (K+1)-th reduced value t_i. Prices only increase,
 so every object outside the list still has a reduced value >= t_i; if the best and the
 second best inside the list are <= t_i they are the global ones, otherwise i rescans.
+The list stores the costs C_ij, so that a bid reads K costs and K prices. For costs from
+points, a rescan searches a k-d tree of the objects (:mod:`._kdtree`) that prunes by
+box distance plus the smallest price in the box, and returns what a linear scan would;
+the objects are renumbered in the tree's order for memory locality.
+
+For costs from points, eps-scaling starts at ``min(eps_start, max(4 mean_i a_i,
+max_i a_i / 4))`` with a_i = min_j C_ij the nearest-neighbour costs
+(:func:`_nearest_scale`).
 
 Certificate: with f_i = min_j C_ij + p_j and g_j = -p_j, (f, g) is dual feasible
 (f_i + g_j <= C_ij), so sum_i f_i + sum_j g_j <= OPT and
@@ -32,7 +40,14 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from . import _kdtree
+
 MATRIX, HALF_SQUARED, EUCLIDEAN = 0, 1, 2
+
+#: Rescans search a k-d tree of the objects up to this dimension, else scan linearly. On
+#: N = 2,000 uniform points the tree makes the solve 1.4x faster in 2D, 1.1x in 3D, as
+#: fast in 4D and 1.6x slower in 6D (pruning by boxes fades with the dimension).
+TREE_MAX_DIM = 3
 
 #: Unit roundoff of float64.
 _ULP = 2.0**-52
@@ -53,9 +68,9 @@ def with_kind(geometry, kind: int):
     return (*geometry[:4], kind)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _cost(geometry, i: int, j: int) -> float:
-    """C_ij, bit-identical to the entries of :func:`_reduced_row` minus the price."""
+    """C_ij, bit-identical to :func:`._kdtree.smallest_reduced` and :func:`_reduced_row`."""
     X, Y, _, C, kind = geometry
     if kind == MATRIX:
         return C[i, j]
@@ -66,40 +81,28 @@ def _cost(geometry, i: int, j: int) -> float:
     return 0.5 * s if kind == HALF_SQUARED else np.sqrt(s)
 
 
-@njit(cache=True)
-def _squared_distances_row(X, YT, i, out) -> None:
-    """out_j = |x_i - y_j|^2, summed over k in order like :func:`_cost` (bit-identical);
-    D = 2 and 3 are unrolled into one pass that vectorises."""
-    n, D = out.shape[0], X.shape[1]
-    if D == 3:
-        x0, x1, x2 = X[i, 0], X[i, 1], X[i, 2]
-        for j in range(n):
-            d0, d1, d2 = x0 - YT[0, j], x1 - YT[1, j], x2 - YT[2, j]
-            out[j] = d0 * d0 + d1 * d1 + d2 * d2
-    elif D == 2:
-        x0, x1 = X[i, 0], X[i, 1]
-        for j in range(n):
-            d0, d1 = x0 - YT[0, j], x1 - YT[1, j]
-            out[j] = d0 * d0 + d1 * d1
-    else:
-        out[:] = 0.0
-        for k in range(D):
-            xk = X[i, k]
-            for j in range(n):
-                d = xk - YT[k, j]
-                out[j] += d * d
+@njit(cache=True, inline="always")
+def _uses_tree(geometry) -> bool:
+    """Costs from points in dimension <= TREE_MAX_DIM: rescans search the k-d tree."""
+    return geometry[4] != MATRIX and geometry[0].shape[1] <= TREE_MAX_DIM
 
 
 @njit(cache=True)
 def _reduced_row(geometry, i: int, prices: np.ndarray, out: np.ndarray) -> None:
-    """out_j = C_ij + p_j for all j, in loops that vectorise."""
+    """out_j = C_ij + p_j for all j, in loops that vectorise (sums over k in the order of
+    :func:`_cost`: bit-identical)."""
     X, _, YT, C, kind = geometry
     n = prices.shape[0]
     if kind == MATRIX:
         for j in range(n):
             out[j] = C[i, j] + prices[j]
         return
-    _squared_distances_row(X, YT, i, out)
+    out[:] = 0.0
+    for k in range(X.shape[1]):
+        xk = X[i, k]
+        for j in range(n):
+            d = xk - YT[k, j]
+            out[j] += d * d
     if kind == HALF_SQUARED:
         for j in range(n):
             out[j] = 0.5 * out[j] + prices[j]
@@ -109,31 +112,45 @@ def _reduced_row(geometry, i: int, prices: np.ndarray, out: np.ndarray) -> None:
 
 
 @njit(cache=True)
-def _full_scan(geometry, i, prices, candidates, thresholds, row, top_v, top_j):
-    """Rebuilds person i's candidate list; returns (best object, best, second best)."""
-    _reduced_row(geometry, i, prices, row)
+def _full_scan(geometry, i, prices, lists, row, top_v, top_j):
+    """Rebuilds person i's candidate list; returns (best object, best, second best).
+
+    The K + 1 smallest reduced values come as a max-heap, from the k-d tree for costs
+    from points and from a linear scan of the row for a cost matrix. The heap's root is
+    the threshold t_i, its K other entries are the new list.
+    """
+    X, Y, _, _, kind = geometry
+    candidates, costs, thresholds, tree, stack, bounds = lists
     K = candidates.shape[1]
-    top_v[:] = np.inf
-    cut = np.inf  # the (K + 1)-th smallest so far, kept in a register
-    for j in range(row.shape[0]):
-        v = row[j]
-        if v < cut:  # insertion into the sorted K + 1 smallest
-            m = K
-            while m > 0 and top_v[m - 1] > v:
-                top_v[m] = top_v[m - 1]
-                top_j[m] = top_j[m - 1]
-                m -= 1
-            top_v[m] = v
-            top_j[m] = j
-            cut = top_v[K]
-    candidates[i, :] = top_j[:K]
-    thresholds[i] = top_v[K]
-    top_j[K + 1] += 1  # the slot after the K + 1 smallest counts the full scans
-    return top_j[0], top_v[0], top_v[1]
+    heap_v, heap_j = top_v[: K + 1], top_j[: K + 1]
+    if not _uses_tree(geometry):
+        _reduced_row(geometry, i, prices, row)
+        heap_v[:] = np.inf
+        heap_j[:] = 0
+        for j in range(row.shape[0]):
+            if row[j] < heap_v[0]:
+                _kdtree.push_heap(heap_v, heap_j, row[j], j)
+    else:
+        _kdtree.smallest_reduced(
+            tree, X[i], Y, prices, kind == EUCLIDEAN, heap_v, heap_j, stack, bounds
+        )
+    best, second, best_j = np.inf, np.inf, -1
+    for m in range(K):
+        j, v = heap_j[m + 1], heap_v[m + 1]
+        candidates[i, m] = j
+        costs[i, m] = _cost(geometry, i, j)  # cached: a bid reads K costs, computes none
+        if v < best:
+            second, best, best_j = best, v, j
+        elif v < second:
+            second = v
+    thresholds[i] = heap_v[0]
+    second = min(second, heap_v[0])  # the root is the second best when K = 1
+    top_j[K + 1] += 1  # the slot after the heap counts the full scans
+    return best_j, best, second
 
 
-@njit(cache=True)
-def _best_two(geometry, i, prices, candidates, thresholds, row, top_v, top_j):
+@njit(cache=True, inline="always")
+def _best_two(geometry, i, prices, lists, row, top_v, top_j):
     """Step 1: best object of person i, its value min_j C_ij + p_j, second-best value.
 
     Exact: the list's two best are the global ones when both are <= the threshold.
@@ -141,9 +158,10 @@ def _best_two(geometry, i, prices, candidates, thresholds, row, top_v, top_j):
     best = np.inf
     second = np.inf
     best_j = -1
+    candidates, costs, thresholds = lists[0], lists[1], lists[2]
     for m in range(candidates.shape[1]):
         j = candidates[i, m]
-        v = _cost(geometry, i, j) + prices[j]
+        v = costs[i, m] + prices[j]
         if v < second:
             if v < best:
                 second = best
@@ -153,13 +171,13 @@ def _best_two(geometry, i, prices, candidates, thresholds, row, top_v, top_j):
                 second = v
     if second <= thresholds[i]:
         return best_j, best, second
-    return _full_scan(geometry, i, prices, candidates, thresholds, row, top_v, top_j)
+    return _full_scan(geometry, i, prices, lists, row, top_v, top_j)
 
 
 @njit(cache=True)
 def _auction_phase(geometry, state, eps, max_bids) -> int:
     """Gauss-Seidel bidding (steps 1-2) until everybody is assigned; returns the bids."""
-    prices, person_to_object, object_to_person, candidates, thresholds, row, tv, tj = state
+    prices, person_to_object, object_to_person, lists, row, tv, tj = state
     n = prices.shape[0]
     queue = np.empty(n, dtype=np.int64)  # circular FIFO of unassigned persons
     size = 0
@@ -173,8 +191,10 @@ def _auction_phase(geometry, state, eps, max_bids) -> int:
         i = queue[head]
         head = (head + 1) % n
         size -= 1
-        j, best, second = _best_two(geometry, i, prices, candidates, thresholds, row, tv, tj)
+        j, best, second = _best_two(geometry, i, prices, lists, row, tv, tj)
         prices[j] += second - best + eps
+        if _uses_tree(geometry):
+            _kdtree.raise_price(lists[3], prices, j)
         evicted = object_to_person[j]
         if evicted >= 0:
             person_to_object[evicted] = -1
@@ -189,30 +209,50 @@ def _auction_phase(geometry, state, eps, max_bids) -> int:
 @njit(cache=True)
 def _release_violators(geometry, state, eps) -> None:
     """Step 3: unassign the persons that are not within eps of their best object."""
-    prices, person_to_object, object_to_person, candidates, thresholds, row, tv, tj = state
+    prices, person_to_object, object_to_person, lists, row, tv, tj = state
     for i in range(prices.shape[0]):
         j = person_to_object[i]
         if j < 0:
             continue
-        _, best, _ = _best_two(geometry, i, prices, candidates, thresholds, row, tv, tj)
+        _, best, _ = _best_two(geometry, i, prices, lists, row, tv, tj)
         if _cost(geometry, i, j) + prices[j] > best + eps:
             person_to_object[i] = -1
             object_to_person[j] = -1
 
 
 @njit(cache=True)
-def _initial_state(n: int, n_candidates: int):
+def _initial_state(tree, n: int, n_candidates: int):
     K = max(1, min(n_candidates, n - 1))
     return (
         np.zeros(n),  # prices
         -np.ones(n, dtype=np.int64),  # person -> object
         -np.ones(n, dtype=np.int64),  # object -> person
-        np.zeros((n, K), dtype=np.int64),  # candidate lists
-        np.full(n, -np.inf),  # thresholds: -inf forces a first full scan
+        (  # candidate lists: objects, their costs, thresholds (-inf forces a first scan)
+            np.zeros((n, K), dtype=np.int64),
+            np.zeros((n, K)),
+            np.full(n, -np.inf),
+            tree,
+            np.zeros(128, dtype=np.int64),  # depth-first search stack of the tree
+            np.zeros(128),  # and the nodes' bounds
+        ),
         np.empty(n),  # scratch row
         np.empty(K + 1),  # scratch K + 1 smallest values
         np.zeros(K + 2, dtype=np.int64),  # and their objects, then the full-scan count
     )
+
+
+@njit(cache=True)
+def _objects_in_tree_order(geometry):
+    """The k-d tree of the objects, and the geometry with the objects renumbered in the
+    tree's order, with that order: a leaf's objects and prices are then contiguous in
+    memory, and so are nearby objects, which the bids and the scans mostly touch."""
+    X, Y, _, C, kind = geometry
+    if not _uses_tree(geometry):  # a one-point tree, not used
+        n = Y.shape[0] if kind != MATRIX else C.shape[0]
+        return _kdtree.build_tree(np.zeros((1, 1))), np.arange(n), geometry
+    tree, order = _kdtree.renumbered(_kdtree.build_tree(Y))
+    Y_sorted = Y[order]
+    return tree, order, (X, Y_sorted, np.ascontiguousarray(Y_sorted.T), C, kind)
 
 
 @njit(cache=True)
@@ -224,13 +264,13 @@ def _certified_gap(geometry, state):
     rounding allowance of 8 N ulps of the largest magnitude involved is added, so that
     the bound holds for the exact real-number gap of the float64 costs.
     """
-    prices, sigma, _, candidates, thresholds, row, tv, tj = state
+    prices, sigma, _, lists, row, tv, tj = state
     n = prices.shape[0]
     gap = 0.0
     dual = 0.0
     scale = 0.0
     for i in range(n):
-        _, best, _ = _best_two(geometry, i, prices, candidates, thresholds, row, tv, tj)
+        _, best, _ = _best_two(geometry, i, prices, lists, row, tv, tj)
         j = sigma[i]
         c = _cost(geometry, i, j)
         gap += max(c + prices[j] - best, 0.0)
@@ -240,17 +280,42 @@ def _certified_gap(geometry, state):
 
 
 @njit(cache=True)
+def _nearest_scale(geometry, state) -> float:
+    """First eps from the nearest-neighbour costs a_i = min_j C_ij: max(4 mean a, max a / 4).
+
+    mean a <= OPT / N (zero prices are dual feasible), so this eps is a few times the
+    per-point cost of a local transport (two samples of one shape), and it grows with
+    the distance when the clouds are apart. A first eps much above the scale of the
+    optimal prices makes every bid overshoot and rescan; one much below makes the price
+    differences grow by tiny steps. The scans build the first candidate lists, which the
+    first phase needs anyway.
+    """
+    prices, _, _, lists, row, tv, tj = state
+    total, largest = 0.0, 0.0
+    for i in range(prices.shape[0]):
+        _, nearest, _ = _best_two(geometry, i, prices, lists, row, tv, tj)
+        total += nearest
+        largest = max(largest, nearest)
+    return max(4.0 * total / prices.shape[0], largest / 4.0)
+
+
+@njit(cache=True)
 def auction(geometry, eps_start, eps_final, factor, max_bids, n_candidates=16):
     """Forward auction with eps-scaling (N >= 2 persons and objects).
 
     Returns the assignment sigma (N,), the prices (N,), the certified gap and the dual
     value (see :func:`_certified_gap`; NaN if unfinished), and the numbers of bids, of
-    phases and of full scans. The last phase runs at ``eps_final``; running out of
-    ``max_bids`` leaves persons unassigned (sigma_i = -1).
+    phases and of full scans. The first phase runs at ``eps_start``, or for costs from
+    points at the smaller of it and :func:`_nearest_scale`; the last runs at
+    ``eps_final``. Running out of ``max_bids`` leaves persons unassigned (sigma_i = -1).
     """
     n = geometry[1].shape[0] if geometry[4] != MATRIX else geometry[3].shape[0]
-    state = _initial_state(n, n_candidates)
-    eps = max(eps_start, eps_final)
+    tree, order, geometry = _objects_in_tree_order(geometry)
+    state = _initial_state(tree, n, n_candidates)
+    eps = eps_start
+    if geometry[4] != MATRIX:  # costs >= 0 that vanish at coincident points; a custom
+        eps = min(eps, _nearest_scale(geometry, state))  # matrix may be shifted
+    eps = max(eps, eps_final)
     bids = 0
     phases = 0
     while True:
@@ -263,7 +328,10 @@ def auction(geometry, eps_start, eps_final, factor, max_bids, n_candidates=16):
     gap, dual = np.nan, np.nan
     if state[1].min() >= 0:
         gap, dual = _certified_gap(geometry, state)
-    return state[1], state[0], gap, dual, bids, phases, state[7][-1]
+    sigma = np.where(state[1] >= 0, order[np.maximum(state[1], 0)], -1)
+    prices = np.empty(n)
+    prices[order] = state[0]
+    return sigma, prices, gap, dual, bids, phases, state[6][-1]
 
 
 def check_certificate(C: np.ndarray, sigma: np.ndarray, prices: np.ndarray) -> dict[str, float]:
