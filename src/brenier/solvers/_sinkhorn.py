@@ -10,14 +10,22 @@ and damping :math:`\\lambda = 1/(1 + \\varepsilon/\\rho)` (1 for balanced OT):
 1. Initialise at the largest temperature eps_0 = diameter^p: f = T_xy(0), g = T_yx(0),
    the exact solution when eps is much larger than the spread of the costs.
 2. Walk the temperatures of the eps-scaling (diameter^p -> blur^p, ratio scaling^p).
-   At each one, iterate until the marginal error of every problem is below ``tol``:
+   At each one, iterate until the marginal error of every problem is below
+   ``max(tol, 1e-3)``, ``tol`` at the last one:
 
-   - OT(a, b): *over-relaxed alternating* updates
+   - OT(a, b): *Anderson-accelerated* Sinkhorn (default): the iterates
+     :math:`g \\leftarrow G(g) = T_{yx}(T_{xy}(g))` extrapolated from the last 8 by
+     :func:`~brenier.solvers._acceleration.anderson_step` (GMRES on the linearised map,
+     whose spectrum is real in [0, 1]); its memory is cleared when the error grows.
+     On close shapes at blur 0.005 (500 points), tol 1e-4 takes 372 iterations, and
+     puts the gradient 0.2% from the converged one (1.7% at tol 1e-3).
+   - OT(a, b) with ``anderson=0``: *over-relaxed alternating* updates
      :math:`f \\leftarrow f + \\omega (T_{xy}(g) - f)`, then
      :math:`g \\leftarrow g + \\omega (T_{yx}(f) - g)`.
      With :math:`\\omega = 1` this is plain Sinkhorn; :math:`\\omega \\in (1, 2)` damps the slow
      modes that make Sinkhorn crawl at small eps. The first update after a change of
      temperature uses :math:`\\omega = 1`, and :math:`\\omega` falls back to 1 if the error grows.
+     Same case as above: 843 iterations to tol 1e-3, 5,164 to 1e-4.
    - OT(a, a), OT(b, b): *symmetric averaged* updates
      :math:`f \\leftarrow (f + T_{xx}(f))/2`, which converge in a few iterations: one
      update per intermediate temperature, then iterated to ``tol`` at the final one
@@ -45,12 +53,17 @@ from torch import Tensor
 
 from ..kernels import PairKernel
 from ..results import Status
+from ._acceleration import DEFAULT_MEMORY, AndersonHistory, anderson_step
 from ._duals import damping
 
 #: Over-relaxation of the OT(a, b) updates; see the module docstring.
 DEFAULT_RELAXATION = 1.8
 #: Iterations allowed at each intermediate temperature before moving on.
 MAX_ITER_PER_LEVEL = 100
+#: Marginal error at which an intermediate temperature hands over to the next one.
+INTERMEDIATE_TOL = 1e-3
+#: Growth of the marginal error that makes the Anderson iteration forget its memory.
+RESTART_GROWTH = 2.0
 
 
 @dataclass(frozen=True)
@@ -231,6 +244,97 @@ def _converge_at(
     return state
 
 
+def _converge_accelerated(
+    problems: Interactions,
+    state: SinkhornState,
+    w: Marginals,
+    eps: float,
+    rho: float | None,
+    tol: float,
+    symmetric_tol: float,
+    budget: int,
+    memory: int,
+    callback: Callback | None,
+) -> SinkhornState:
+    """Anderson-accelerated Sinkhorn at one temperature (line 2 of the module doc).
+
+    Iterates on :math:`g` with the map :math:`G(g) = T_{yx}(T_{xy}(g))`; the plan
+    :math:`(T_{xy}(g), g)` has exact row sums and the column error of the residual.
+    Anderson's memory is cleared when that error grows by :data:`RESTART_GROWTH`.
+    """
+    lam = damping(eps, rho)
+    history, g, previous, k = AndersonHistory(), state.g, float("inf"), 0
+    while k < budget:
+        f = lam * problems.xy.softmin(eps, w.b_log + g / eps)
+        image = lam * problems.yx.softmin(eps, w.a_log + f / eps)
+        error = float(marginal_residual(g, image, w.b, lam * eps).max())
+        state = state.set(**_update_symmetric_problems(problems, state, w, eps, lam, symmetric_tol))
+        k += 1
+        done = error <= tol and state.symmetric_error <= symmetric_tol
+        if error > RESTART_GROWTH * previous:  # the extrapolation overshot: start afresh
+            history = AndersonHistory()
+        previous = error
+        if done:  # the plain image is never worse than g; no extrapolation at the end
+            g = image
+        else:
+            g, history = anderson_step(history, g, image, w.b, memory)
+        state = state.set(f=f, g=g, eps=eps, iteration=state.iteration + 1, marginal_error=error)
+        if callback is not None:
+            callback(state)
+        if done:
+            break
+    return state
+
+
+def rounding_floor(eps: float, schedule: list[float], dtype: torch.dtype) -> float:
+    """The marginal error that rounding leaves at temperature ``eps``.
+
+    The costs enter the softmin as :math:`C/\\varepsilon`, up to
+    :math:`\\text{diameter}^p/\\varepsilon` = ``schedule[0] / eps``, rounded to the dtype's
+    relative precision. Measured in float32 on close 3D shapes at blur 0.005 (ratio
+    7e4): the error stalls at 5e-4, 1/15 of ``finfo.eps * ratio``; we take 1/8. In
+    float64 it is below 1e-11.
+    """
+    return torch.finfo(dtype).eps * schedule[0] / eps / 8
+
+
+def _converge_levels(
+    problems: Interactions,
+    state: SinkhornState,
+    w: Marginals,
+    schedule: list[float],
+    rho: float | None,
+    tol: float,
+    max_iter: int,
+    relaxation: float,
+    anderson: int,
+    callback: Callback | None,
+) -> SinkhornState:
+    """Line 2: converges at each temperature in turn, the last one to ``tol``."""
+    for level, eps in enumerate(schedule):
+        final = level == len(schedule) - 1
+        budget = max_iter - state.iteration
+        if not final:  # every temperature gets at least one update
+            budget = max(1, min(budget, MAX_ITER_PER_LEVEL))
+        # An intermediate temperature only hands a start to the next one: 1e-3 is enough
+        # (measured on close shapes, 500 points, blur 0.005: 372 iterations in all; 416
+        # with 3e-4 and 798 with 1e-4 at every level). The symmetric problems get one
+        # update per level before the last.
+        level_tol = tol if final else max(tol, INTERMEDIATE_TOL)
+        symmetric_tol = tol if final else float("inf")
+        # At the rounding floor, residual differences are noise and Anderson's
+        # extrapolation wanders (float32, blur 0.005: 1,937 iterations vs 898 measured).
+        if anderson > 0 and level_tol > rounding_floor(eps, schedule, w.a.dtype):
+            state = _converge_accelerated(
+                problems, state, w, eps, rho, level_tol, symmetric_tol, budget, anderson, callback
+            )
+        else:
+            state = _converge_at(
+                problems, state, w, eps, rho, level_tol, symmetric_tol, budget, relaxation, callback
+            )
+    return state
+
+
 def sinkhorn_loop(
     problems: Interactions,
     a: Tensor,
@@ -241,6 +345,7 @@ def sinkhorn_loop(
     tol: float | None,
     max_iter: int,
     relaxation: float = DEFAULT_RELAXATION,
+    anderson: int = DEFAULT_MEMORY,
     callback: Callback | None = None,
     init: SinkhornState | None = None,
 ) -> tuple[SinkhornState, Status]:
@@ -251,11 +356,15 @@ def sinkhorn_loop(
         a, b: weights (B, N) and (B, M).
         schedule: temperatures, largest first; the last one is the target eps.
         rho: marginal penalty of unbalanced OT (``None``: balanced).
-        tol: marginal error to reach at every temperature; ``None`` does one symmetric
-            iteration per temperature and no check (GeomLoss).
+        tol: marginal error to reach at the last temperature (the earlier ones stop at
+            ``max(tol, 1e-3)``), raised to the rounding floor of the dtype if larger (see
+            :func:`rounding_floor`); ``None`` does one symmetric iteration per temperature
+            and no check (GeomLoss).
         max_iter: cap on the total number of iterations (at least one per temperature
             is always done).
-        relaxation: over-relaxation factor omega in [1, 2) of the OT(a, b) updates.
+        relaxation: over-relaxation factor omega in [1, 2) of the OT(a, b) updates, used
+            when ``anderson`` is 0.
+        anderson: memory of the Anderson acceleration of OT(a, b); 0: over-relaxed updates.
         callback: called with the state after every iteration (e.g. to record history).
         init: potentials to start from (e.g. a coarser solve); default: line 1.
     """
@@ -268,17 +377,9 @@ def sinkhorn_loop(
                 if callback is not None:
                     callback(state)
             return state, Status.NOT_CHECKED
-        for level, eps in enumerate(schedule):  # Line 2
-            final = level == len(schedule) - 1
-            budget = max_iter - state.iteration
-            if not final:  # every temperature gets at least one update
-                budget = max(1, min(budget, MAX_ITER_PER_LEVEL))
-            # A looser tolerance for OT(a, b) at the intermediate temperatures was measured
-            # to cost more iterations in total on close shapes: every level meets ``tol``.
-            # The symmetric problems only need it at the end: one update per level before.
-            symmetric_tol = tol if final else float("inf")
-            state = _converge_at(
-                problems, state, w, eps, rho, tol, symmetric_tol, budget, relaxation, callback
-            )
+        tol = max(tol, rounding_floor(schedule[-1], schedule, a.dtype))
+        state = _converge_levels(
+            problems, state, w, schedule, rho, tol, max_iter, relaxation, anderson, callback
+        )
         status = Status.CONVERGED if state.error <= tol else Status.MAX_ITERATIONS
         return state, status
