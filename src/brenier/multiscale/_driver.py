@@ -42,13 +42,7 @@ from ..solvers._sinkhorn import (
 )
 from ._clustering import Clusters, cell_size_for, grid_clusters
 from ._kernel import BlockSparsePair, SortedPair
-from ._truncation import (
-    block_sparsity,
-    child_pairs,
-    cluster_potentials,
-    dense_pairs,
-    select_pairs,
-)
+from ._truncation import BlockSparsity, Children, cluster_potentials, truncate_children
 
 
 @dataclass(frozen=True)
@@ -120,8 +114,8 @@ class Grids:
     coarse_y: Clusters
     fine_x: Clusters
     fine_y: Clusters
-    parent_x: Tensor
-    parent_y: Tensor
+    children_x: Children
+    children_y: Children
     side: float
 
 
@@ -143,10 +137,8 @@ def _grids(x: Tensor, y: Tensor, a: Tensor, b: Tensor, clusters: int, block: int
         fine /= 2
     cx, cy = grid_clusters(x, a, side, origin), grid_clusters(y, b, side, origin)
     fx, fy = grid_clusters(x, a, fine, origin), grid_clusters(y, b, fine, origin)
-    return Grids(cx, cy, fx, fy, _parents(fx, cx), _parents(fy, cy), side)
-
-
-Pairs = tuple[Tensor, Tensor]
+    chx, chy = Children.of(_parents(fx, cx), cx.count), Children.of(_parents(fy, cy), cy.count)
+    return Grids(cx, cy, fx, fy, chx, chy, side)
 
 
 def _kept(
@@ -158,8 +150,8 @@ def _kept(
     wb: Tensor,
     eps: float,
     tau: float,
-) -> Pairs:
-    """Kept fine blocks of one problem (sym: "xy", "xx" or "yy").
+) -> tuple[BlockSparsity, BlockSparsity]:
+    """Kept fine blocks of one problem (sym: "xy", "xx" or "yy"), both ways.
 
     Candidates are the children of the coarse blocks kept with the current
     potentials, at every temperature: a block dropped while the potentials were still
@@ -170,17 +162,13 @@ def _kept(
     tau grows by the log of the larger total mass, so that it stays relative.
     """
     tau += math.log(max(1.0, float(wa.sum()), float(wb.sum())))
-    kx, ky = {"xy": (g.fine_x, g.fine_y), "xx": (g.fine_x, g.fine_x), "yy": (g.fine_y, g.fine_y)}[
-        sym
-    ]
-    cx, cy = {"xy": (g.coarse_x, g.coarse_y), "xx": (g.coarse_x,) * 2, "yy": (g.coarse_y,) * 2}[sym]
-    px, py = {"xy": (g.parent_x, g.parent_y), "xx": (g.parent_x,) * 2, "yy": (g.parent_y,) * 2}[sym]
-    Ic, Jc = dense_pairs(
-        cx, cy, cluster_potentials(f, wa, cx), cluster_potentials(gg, wb, cy), eps, tau
-    )
-    candidates = child_pairs(Ic, Jc, px, py)
-    F, G = cluster_potentials(f, wa, kx), cluster_potentials(gg, wb, ky)
-    return select_pairs(kx, ky, F, G, *candidates, eps, tau)
+    side = {"xy": ("x", "y"), "xx": ("x", "x"), "yy": ("y", "y")}[sym]
+    cx, cy = (getattr(g, f"coarse_{k}") for k in side)
+    kx, ky = (getattr(g, f"fine_{k}") for k in side)
+    chx, chy = (getattr(g, f"children_{k}") for k in side)
+    coarse = (cx, cy, cluster_potentials(f, wa, cx), cluster_potentials(gg, wb, cy))
+    fine = (kx, ky, cluster_potentials(f, wa, kx), cluster_potentials(gg, wb, ky))
+    return truncate_children(coarse, fine, (chx, chy), eps, tau, symmetric=sym != "xy")
 
 
 def _pair(
@@ -188,13 +176,11 @@ def _pair(
     y: Tensor,
     kx: list[Clusters],
     ky: list[Clusters],
-    pairs: list[Pairs],
-    symmetric: bool = False,
+    kept: list[tuple[BlockSparsity, BlockSparsity]],
 ) -> tuple[BlockSparsePair, BlockSparsePair]:
     """The kernels of (x, y) and (y, x) from the kept blocks of every batch item."""
     xy, yx = [], []
-    for cx, cy, (I, J) in zip(kx, ky, pairs, strict=True):
-        s_xy, s_yx = block_sparsity(I, J, cx, cy, symmetric)
+    for cx, cy, (s_xy, s_yx) in zip(kx, ky, kept, strict=True):
         xy.append(SortedPair(cx.perm, cx.inverse, cy.perm, s_xy))
         yx.append(SortedPair(cy.perm, cy.inverse, cx.perm, s_yx))
     return BlockSparsePair(x, y, tuple(xy)), BlockSparsePair(y, x, tuple(yx))
@@ -213,8 +199,8 @@ def _truncated_problems(
         f_aa, g_bb = state.f_aa, state.g_bb
         kx = [_kept(grids[i], "xx", f_aa[i], f_aa[i], a[i], a[i], eps, tau) for i in range(n)]
         ky = [_kept(grids[i], "yy", g_bb[i], g_bb[i], b[i], b[i], eps, tau) for i in range(n)]
-        xx = _pair(x, x, fx, fx, kx, symmetric=True)[0]
-        yy = _pair(y, y, fy, fy, ky, symmetric=True)[0]
+        xx = _pair(x, x, fx, fx, kx)[0]
+        yy = _pair(y, y, fy, fy, ky)[0]
     return Interactions(xy=xy, yx=yx, xx=xx, yy=yy)
 
 

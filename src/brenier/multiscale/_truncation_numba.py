@@ -1,0 +1,239 @@
+"""Compiled (numba) steps of the kernel truncation: the rule, CSR lists, transposes.
+
+Kept blocks are CSR lists ``(ptr, idx)``: row ``I`` keeps the columns
+``idx[ptr[I]:ptr[I + 1]]``, sorted. The rule (see ``_truncation.py``) keeps the block
+(I, J) when
+
+.. math::
+
+    S_{IJ} + r_{IJ}\\, s + r_{IJ}^2 \\ge -\\tau\\varepsilon, \\qquad
+    S_{IJ} = F_I + G_J - \\tfrac12 |c_I - c_J|^2,\\; r_{IJ} = r_I + r_J,\\;
+    s = \\sqrt{2\\tau\\varepsilon},
+
+and every row keeps its best block (largest score S). Rows are processed in parallel,
+each in two passes (count, then fill), so no list ever grows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _score(cx, cy, F, G, I, J):
+    d = 0.0
+    for k in range(cx.shape[1]):
+        t = cx[I, k] - cy[J, k]
+        d += t * t
+    return F[I] + G[J] - 0.5 * d
+
+
+@njit(cache=True, inline="always")
+def _kept(score, r, s, te):
+    return score + r * s + r * r >= -te
+
+
+@njit(cache=True)
+def _row_candidates(I, cptr, cidx, child_ptr, child_idx, out) -> int:
+    """Fine candidates of a fine row: children of the coarse columns its parent keeps."""
+    n = 0
+    for q in range(cptr[I], cptr[I + 1]):
+        J = cidx[q]
+        for t in range(child_ptr[J], child_ptr[J + 1]):
+            out[n] = child_idx[t]
+            n += 1
+    return n
+
+
+@njit(parallel=True, cache=True)
+def select_blocks(cx, rx, F, cy, ry, G, parent, cptr, cidx, child_ptr, child_idx, s, te):
+    """Kept fine blocks (CSR over the rows of x, columns sorted) and each row's best.
+
+    Candidates of fine row i: the fine children (``child_ptr``, ``child_idx``) of the
+    coarse columns kept by its coarse parent ``parent[i]`` (CSR ``cptr``, ``cidx``).
+    Returns (ptr, idx, best): ``best[i]`` is the best candidate of row i (-1: none).
+    """
+    K = cx.shape[0]
+    wmax = 1
+    for I in range(cptr.shape[0] - 1):
+        w = 0
+        for q in range(cptr[I], cptr[I + 1]):
+            w += child_ptr[cidx[q] + 1] - child_ptr[cidx[q]]
+        wmax = max(wmax, w)
+    counts = np.zeros(K + 1, dtype=np.int64)
+    best = np.full(K, -1, dtype=np.int64)
+    for i in prange(K):
+        cand = np.empty(wmax, dtype=np.int64)
+        n = _row_candidates(parent[i], cptr, cidx, child_ptr, child_idx, cand)
+        top = -np.inf
+        c = 0
+        for t in range(n):
+            j = cand[t]
+            sc = _score(cx, cy, F, G, i, j)
+            if sc > top or best[i] < 0:
+                top, best[i] = sc, j
+            c += _kept(sc, rx[i] + ry[j], s, te)
+        if n and not _kept(top, rx[i] + ry[best[i]], s, te):
+            c += 1
+        counts[i + 1] = c
+    ptr = np.cumsum(counts)
+    idx = np.empty(ptr[-1], dtype=np.int64)
+    for i in prange(K):
+        cand = np.empty(wmax, dtype=np.int64)
+        n = _row_candidates(parent[i], cptr, cidx, child_ptr, child_idx, cand)
+        p = ptr[i]
+        for t in range(n):
+            j = cand[t]
+            if j == best[i] or _kept(_score(cx, cy, F, G, i, j), rx[i] + ry[j], s, te):
+                idx[p] = j
+                p += 1
+        idx[ptr[i] : ptr[i + 1]].sort()
+    return ptr, idx, best
+
+
+@njit(cache=True)
+def transpose(ptr, idx, ncols):
+    """The CSR of the transposed pattern (rows sorted, since rows are visited in order)."""
+    counts = np.zeros(ncols + 1, dtype=np.int64)
+    for q in range(idx.shape[0]):
+        counts[idx[q] + 1] += 1
+    tptr = np.cumsum(counts)
+    fill = tptr[:-1].copy()
+    tidx = np.empty(idx.shape[0], dtype=np.int64)
+    for i in range(ptr.shape[0] - 1):
+        for q in range(ptr[i], ptr[i + 1]):
+            j = idx[q]
+            tidx[fill[j]] = i
+            fill[j] += 1
+    return tptr, tidx
+
+
+@njit(cache=True)
+def _merged_size(a, b) -> int:
+    """Size of the union of two sorted lists without duplicates."""
+    i = j = n = 0
+    while i < a.shape[0] or j < b.shape[0]:
+        if j == b.shape[0] or (i < a.shape[0] and a[i] < b[j]):
+            i += 1
+        elif i == a.shape[0] or b[j] < a[i]:
+            j += 1
+        else:
+            i += 1
+            j += 1
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _merge_into(a, b, out) -> None:
+    i = j = n = 0
+    while i < a.shape[0] or j < b.shape[0]:
+        if j == b.shape[0] or (i < a.shape[0] and a[i] < b[j]):
+            out[n] = a[i]
+            i += 1
+        elif i == a.shape[0] or b[j] < a[i]:
+            out[n] = b[j]
+            j += 1
+        else:
+            out[n] = a[i]
+            i += 1
+            j += 1
+        n += 1
+
+
+@njit(parallel=True, cache=True)
+def union(ptr_a, idx_a, ptr_b, idx_b):
+    """Row-wise union of two CSR patterns with the same rows (sorted, no duplicates)."""
+    K = ptr_a.shape[0] - 1
+    counts = np.zeros(K + 1, dtype=np.int64)
+    for i in prange(K):
+        a, b = idx_a[ptr_a[i] : ptr_a[i + 1]], idx_b[ptr_b[i] : ptr_b[i + 1]]
+        counts[i + 1] = _merged_size(a, b)
+    ptr = np.cumsum(counts)
+    idx = np.empty(ptr[-1], dtype=np.int64)
+    for i in prange(K):
+        a, b = idx_a[ptr_a[i] : ptr_a[i + 1]], idx_b[ptr_b[i] : ptr_b[i + 1]]
+        _merge_into(a, b, idx[ptr[i] : ptr[i + 1]])
+    return ptr, idx
+
+
+@njit(cache=True)
+def pairs_csr(rows, cols, K):
+    """CSR (sorted rows, no duplicates) of the pairs (rows[t], cols[t])."""
+    order = np.argsort(rows * (cols.max() + 1 if cols.shape[0] else 1) + cols)
+    counts = np.zeros(K + 1, dtype=np.int64)
+    idx = np.empty(rows.shape[0], dtype=np.int64)
+    n = 0
+    for t in range(order.shape[0]):
+        r, c = rows[order[t]], cols[order[t]]
+        if t and r == rows[order[t - 1]] and c == cols[order[t - 1]]:
+            continue
+        counts[r + 1] += 1
+        idx[n] = c
+        n += 1
+    return np.cumsum(counts), idx[:n]
+
+
+@njit(parallel=True, cache=True)
+def dense_blocks(cx, rx, F, cy, ry, G, s, te):
+    """Kept blocks among all Kx x Ky pairs: the rule, the best of every row and the best
+    of every column. Returns the CSR (ptr, idx)."""
+    Kx, Ky = cx.shape[0], cy.shape[0]
+    keep = np.zeros((Kx, Ky), dtype=np.bool_)
+    for I in prange(Kx):
+        top, arg = -np.inf, 0
+        for J in range(Ky):
+            sc = _score(cx, cy, F, G, I, J)
+            keep[I, J] = _kept(sc, rx[I] + ry[J], s, te)
+            if sc > top:
+                top, arg = sc, J
+        keep[I, arg] = True
+    for J in prange(Ky):
+        top, arg = -np.inf, 0
+        for I in range(Kx):
+            sc = _score(cx, cy, F, G, I, J)
+            if sc > top:
+                top, arg = sc, I
+        keep[arg, J] = True
+    counts = np.zeros(Kx + 1, dtype=np.int64)
+    for I in range(Kx):
+        counts[I + 1] = keep[I].sum()
+    ptr = np.cumsum(counts)
+    idx = np.empty(ptr[-1], dtype=np.int64)
+    for I in prange(Kx):
+        p = ptr[I]
+        for J in range(Ky):
+            if keep[I, J]:
+                idx[p] = J
+                p += 1
+    return ptr, idx
+
+
+@njit(cache=True)
+def ranges(ptr, idx, x_offsets, y_offsets):
+    """Blocks -> column ranges of the sorted y (consecutive blocks merged).
+
+    Returns (row_ptr, col_lo, col_hi, kept point pairs).
+    """
+    K = ptr.shape[0] - 1
+    row_ptr = np.zeros(K + 1, dtype=np.int64)
+    col_lo = np.empty(idx.shape[0], dtype=np.int64)
+    col_hi = np.empty(idx.shape[0], dtype=np.int64)
+    n = 0
+    kept = 0
+    for I in range(K):
+        rows = x_offsets[I + 1] - x_offsets[I]
+        q = ptr[I]
+        while q < ptr[I + 1]:
+            J0 = idx[q]
+            J1 = J0
+            while q + 1 < ptr[I + 1] and idx[q + 1] == J1 + 1:
+                q += 1
+                J1 += 1
+            col_lo[n], col_hi[n] = y_offsets[J0], y_offsets[J1 + 1]
+            kept += rows * (col_hi[n] - col_lo[n])
+            n += 1
+            q += 1
+        row_ptr[I + 1] = n
+    return row_ptr, col_lo[:n], col_hi[:n], kept
