@@ -29,7 +29,13 @@ def _scan(n: int, seed: int) -> torch.Tensor:
 
 
 def _compare(x, y, a=None, b=None, rtol=RTOL_TRUNCATED, backend="multiscale-test", **options):
-    """Solves with ``backend`` and with online; values, potentials, gradients agree."""
+    """Solves with ``backend`` and with online; values, potentials, gradients agree.
+
+    Tight tolerance by default: two solvers that stop at a loose one from different
+    starting points differ along Sinkhorn's slow modes (measured on the scan below:
+    3.4e-3 of the value at tol 1e-3, 5.7e-6 at tol 1e-5), which is not truncation.
+    """
+    options.setdefault("tol", 1e-5)
     x = x.clone().requires_grad_()
     y = y.clone().requires_grad_()
     out = []
@@ -81,7 +87,8 @@ def test_weights_unbalanced_and_no_debias(gen: torch.Generator) -> None:
     _compare(x, y, a / a.sum(), b / b.sum(), rtol=5e-3, blur=0.05, debias=False)
     _compare(x, y, a, b, blur=0.05, reach=1.0)
     # without truncation error, the block-sparse path is the online one
-    _compare(x, y, a / a.sum(), b / b.sum(), rtol=1e-6, backend="multiscale-exact", blur=0.05)
+    exact = {"rtol": 1e-6, "tol": 1e-8, "backend": "multiscale-exact", "blur": 0.05}
+    _compare(x, y, a / a.sum(), b / b.sum(), **exact)
 
 
 def test_outputs_come_back_in_the_users_order(gen: torch.Generator) -> None:
@@ -140,10 +147,10 @@ def test_bad_inputs(gen: torch.Generator) -> None:
         brenier.solve(x, x, blur=-1.0, backend="multiscale")
 
 
-@pytest.mark.xfail(strict=True, reason="known: stalls on heavy-tailed clouds (docs/multiscale.md)")
 def test_heavy_tailed_clouds_converge(gen: torch.Generator) -> None:
-    # 2D Gaussians, 60 clusters, blur 0.05: the truncated loop stalls at a marginal
-    # error of ~2e-3 (online converges in ~340 iterations). Not understood yet.
+    # 2D Gaussians, 60 clusters, blur 0.05: the first version stalled at a marginal error
+    # of ~2e-3 (online converges in ~340 iterations); the truncation that keeps the best
+    # block of every row and column at every grid of the chain converges.
     x = torch.randn(300, 2, generator=gen, dtype=torch.float64)
     y = torch.randn(250, 2, generator=gen, dtype=torch.float64) + 1.0
     res = brenier.solve(x, y, blur=0.05, debias=False, max_iter=600, backend="multiscale-test")

@@ -30,7 +30,7 @@ MIN_CLUSTERS, MAX_CLUSTERS = 16, 8000
 DEFAULT_TRUNCATE = 5.0
 #: Points per fine block: smaller blocks truncate tighter, but the lists of kept
 #: block pairs grow as (kept point pairs) / block^2 and cost more than the kernel.
-DEFAULT_BLOCK_SIZE = 64
+DEFAULT_BLOCK_SIZE = 16
 
 
 def default_clusters(n: int) -> int:

@@ -11,13 +11,15 @@ of kept y clusters, consecutive clusters merged into one range). Every row of cl
     \\ell_i = \\log \\sum_{j \\in \\text{kept}(I)} \\exp(h_j - C(x_i, y_j)/\\varepsilon).
 
 Gather, then stream: the kept columns of cluster ``I`` (coordinates, ``h`` and the
-vectors of the companion reductions) are first copied into contiguous buffers, once
-per cluster; every row of the cluster then runs the *online* kernels' row functions
-(``_row_lse``, ``_row_planvec``, ``_row_softmin_backward``) on the buffers. The copy
-costs one pass over the kept columns per cluster, shared by its rows, and the pair
-loop runs at the online kernels' speed whatever the length of the ranges (short
-ranges, from small blocks, would otherwise defeat the vectorisation). The backward
-accumulates its column sums in the buffers and scatters them back once per cluster.
+vectors of the companion reductions) are first copied into contiguous scratch buffers
+(one set per thread, ``width`` columns), once per cluster; every row of the cluster
+then runs the *online* kernels' row functions (``_row_lse``, ``_row_planvec``,
+``_row_softmin_backward``) on them. The copy costs one pass over the kept columns per
+cluster, shared by its rows, and the pair loop runs at the online kernels' speed
+whatever the length of the ranges (short ranges, from small blocks, would otherwise
+defeat the vectorisation). Measured against the online kernel on the same pairs:
+58% of its throughput with 6 rows per cluster, 79% with 25, 88% with 100. The
+backward accumulates its column sums in buffers and scatters them back per cluster.
 Work is split over threads by contiguous cluster chunks.
 """
 
@@ -37,29 +39,35 @@ from ..kernels._online_numba import (
 
 
 @njit(cache=True)
-def _gather(src, col_lo, col_hi, r0, r1, L):
-    """The kept columns of src (E, M) over the ranges r0:r1, a new C-contiguous (E, L).
+def _gather(src, col_lo, col_hi, r0, r1, L, scratch):
+    """The kept columns of src (E, M) over the ranges r0:r1, as a C-contiguous (E, L)
+    array in the scratch space (1D, at least E * L long).
 
-    A fresh array rather than a view of a scratch buffer: numba vectorises the row
+    A reshaped 1D slice rather than a 2D view of a buffer: numba vectorises the row
     functions for C-contiguous arrays only (a strided view compiles a scalar loop).
     """
-    dst = np.empty((src.shape[0], L), dtype=src.dtype)
-    k = 0
-    for r in range(r0, r1):
-        n = col_hi[r] - col_lo[r]
-        dst[:, k : k + n] = src[:, col_lo[r] : col_hi[r]]
-        k += n
+    dst = scratch[: src.shape[0] * L].reshape((src.shape[0], L))
+    for e in range(src.shape[0]):
+        s, d = src[e], dst[e]
+        k = 0
+        for r in range(r0, r1):
+            n = col_hi[r] - col_lo[r]
+            d[k : k + n] = s[col_lo[r] : col_hi[r]]
+            k += n
     return dst
 
 
 @njit(cache=True)
 def _scatter_add(src, col_lo, col_hi, r0, r1, dst) -> None:
     """dst[:, kept columns] += src (E, L), the inverse of :func:`_gather`."""
-    k = 0
-    for r in range(r0, r1):
-        n = col_hi[r] - col_lo[r]
-        dst[:, col_lo[r] : col_hi[r]] += src[:, k : k + n]
-        k += n
+    for e in range(src.shape[0]):
+        s, d = src[e], dst[e]
+        k = 0
+        for r in range(r0, r1):
+            lo = col_lo[r]
+            for q in range(col_hi[r] - lo):
+                d[lo + q] += s[k + q]
+            k += col_hi[r] - lo
 
 
 @njit(cache=True)
@@ -71,41 +79,51 @@ def _width(col_lo, col_hi, r0, r1) -> int:
 
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, nchunks, out):
-    """out[i] = the block-sparse log-sum-exp of row i; x (N, D), yT (D, M)."""
+def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunks, out):
+    """out[i] = the block-sparse log-sum-exp of row i; x (N, D), yT (D, M); ``width``
+    bounds the kept columns of a cluster."""
     K = x_offsets.shape[0] - 1
+    D = yT.shape[0]
     h2 = h.reshape(1, -1)
     for ch in prange(nchunks):
         tmp = np.empty(_BLOCK, dtype=x.dtype)
+        ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         for cl in range(ch * K // nchunks, (ch + 1) * K // nchunks):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
             L = _width(col_lo, col_hi, r0, r1)
-            yk = _gather(yT, col_lo, col_hi, r0, r1, L)
-            hk = _gather(h2, col_lo, col_hi, r0, r1, L)[0]
+            yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
+            hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
                 out[i] = _row_lse(x[i], yk, hk, c, p, tmp)
 
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def planvec_kernel(x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, nchunks, out):
+def planvec_kernel(
+    x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunks, out
+):
     """out[i, k] = sum_{j kept} exp(a_i + h_j - c C_ij) V[j, k]; VT is (E, M)."""
     K = x_offsets.shape[0] - 1
+    D, E = yT.shape[0], VT.shape[0]
     h2 = h.reshape(1, -1)
     for ch in prange(nchunks):
         buf = np.empty(_BLOCK, dtype=x.dtype)
         tmp = np.empty(_BLOCK, dtype=x.dtype)
+        ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
+        vs = np.empty(E * width, dtype=x.dtype)
         for cl in range(ch * K // nchunks, (ch + 1) * K // nchunks):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
             L = _width(col_lo, col_hi, r0, r1)
-            yk = _gather(yT, col_lo, col_hi, r0, r1, L)
-            hk = _gather(h2, col_lo, col_hi, r0, r1, L)[0]
-            vk = _gather(VT, col_lo, col_hi, r0, r1, L)
+            yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
+            hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
+            vk = _gather(VT, col_lo, col_hi, r0, r1, L, vs)
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
                 _row_planvec(x[i], yk, a[i], hk, vk, c, p, buf, tmp, out[i])
 
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def softmin_backward_kernel(x, yT, a, g, h, c, p, x_offsets, row_ptr, col_lo, col_hi, gx, cS, cG):
+def softmin_backward_kernel(
+    x, yT, a, g, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, gx, cS, cG
+):
     """Fused softmin backward; thread chunk ``t`` accumulates its own cS[t] (M,), cG[t] (D, M)."""
     K = x_offsets.shape[0] - 1
     D = yT.shape[0]
@@ -114,13 +132,17 @@ def softmin_backward_kernel(x, yT, a, g, h, c, p, x_offsets, row_ptr, col_lo, co
     for ch in prange(T):
         buf = np.empty(_BLOCK, dtype=x.dtype)
         tmp = np.empty(_BLOCK, dtype=x.dtype)
+        ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
+        gs, ss = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         for cl in range(ch * K // T, (ch + 1) * K // T):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
             L = _width(col_lo, col_hi, r0, r1)
-            yk = _gather(yT, col_lo, col_hi, r0, r1, L)
-            hk = _gather(h2, col_lo, col_hi, r0, r1, L)[0]
-            sG = np.zeros((D, L), dtype=x.dtype)
-            sS = np.zeros(L, dtype=x.dtype)
+            yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
+            hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
+            sG = gs[: D * L].reshape((D, L))
+            sS = ss[:L]
+            sG[:] = 0
+            sS[:] = 0
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
                 _row_softmin_backward(x[i], yk, a[i], g[i], hk, c, p, buf, tmp, gx[i], sS, sG)
             _scatter_add(sG, col_lo, col_hi, r0, r1, cG[ch])

@@ -34,6 +34,7 @@ coarse pairs only. The compiled steps are in ``_truncation_numba.py``.
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -61,6 +62,13 @@ class BlockSparsity:
     col_lo: np.ndarray
     col_hi: np.ndarray
     kept_pairs: int
+
+    @functools.cached_property
+    def width(self) -> int:
+        """The largest number of kept columns of one cluster (the kernels' buffers)."""
+        rows = np.repeat(np.arange(self.row_ptr.shape[0] - 1), np.diff(self.row_ptr))
+        cols = np.bincount(rows, weights=self.col_hi - self.col_lo)
+        return max(1, int(cols.max())) if cols.size else 1
 
     @classmethod
     def full(cls, N: int, M: int) -> BlockSparsity:
@@ -152,30 +160,53 @@ def truncate(
     return _both_ways(ptr, idx, cx, cy, symmetric=False)
 
 
-def truncate_children(
-    coarse: tuple[Clusters, Clusters, Tensor, Tensor],
-    fine: tuple[Clusters, Clusters, Tensor, Tensor],
+def _select_step(
+    ptr: np.ndarray,
+    idx: np.ndarray,
+    coarse_cols: int,
+    fine: tuple[Clusters, Tensor, Clusters, Tensor],
     children: tuple[Children, Children],
+    tolerances: tuple[float, float],
+    symmetric: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Kept fine blocks among the children of the kept coarse pairs (ptr, idx), with the
+    best candidate of every fine row and every fine column."""
+    kx, F, ky, G = fine
+    chx, chy = children
+    gx, gy = _geometry(kx, F), _geometry(ky, G)
+    fptr, fidx, _ = _nb.select_blocks(*gx, *gy, chx.parent, ptr, idx, chy.ptr, chy.idx, *tolerances)
+    if symmetric:  # x = y: the set and its transpose hold the same rule and bests
+        return _nb.union(fptr, fidx, *_nb.transpose(fptr, fidx, ky.count))
+    tptr, tidx = _nb.transpose(ptr, idx, coarse_cols)
+    yptr, yidx, _ = _nb.select_blocks(
+        *gy, *gx, chy.parent, tptr, tidx, chx.ptr, chx.idx, *tolerances
+    )
+    return _nb.union(fptr, fidx, *_nb.transpose(yptr, yidx, kx.count))
+
+
+def truncate_chain(
+    rows: list[tuple[Clusters, Tensor]],
+    cols: list[tuple[Clusters, Tensor]],
+    children: list[tuple[Children, Children]],
     eps: float,
     tau: float,
     symmetric: bool = False,
 ) -> tuple[BlockSparsity, BlockSparsity]:
-    """Block sparsity of the fine blocks of (x, y) and (y, x), tested hierarchically.
+    """Block sparsity of (x, y) and (y, x) at the last of a chain of nested groupings.
 
-    The rule is applied to all pairs of coarse clusters ``coarse = (cx, cy, F, G)``,
-    then to the children of the kept coarse pairs: fine blocks ``fine = (kx, ky,
-    F, G)`` whose parents are given by ``children``. The best candidate of every fine
-    row and of every fine column is kept.
+    ``rows[t] = (clusters, potentials)`` groups x by the grid t of a chain of nested
+    grids (coarse to fine; alike ``cols`` for y); ``children[t - 1]`` holds the
+    parents of the grid-t cells in grid t - 1. The rule is applied to all pairs at
+    t = 0, then to the children of the kept pairs at every next grid: the cost of the
+    test follows the kept pairs, not Kx * Ky.
     """
-    cx, cy, Fc, Gc = coarse
-    kx, ky, F, G = fine
-    chx, chy = children
-    s, te = _tolerances(eps, tau)
-    cptr, cidx = _nb.dense_blocks(*_geometry(cx, Fc), *_geometry(cy, Gc), s, te)
-    gx, gy = _geometry(kx, F), _geometry(ky, G)
-    ptr, idx, _ = _nb.select_blocks(*gx, *gy, chx.parent, cptr, cidx, chy.ptr, chy.idx, s, te)
-    if not symmetric:  # the columns' best blocks: the same rule seen from y
-        tptr, tidx = _nb.transpose(cptr, cidx, cy.count)
-        yptr, yidx, _ = _nb.select_blocks(*gy, *gx, chy.parent, tptr, tidx, chx.ptr, chx.idx, s, te)
-        ptr, idx = _nb.union(ptr, idx, *_nb.transpose(yptr, yidx, kx.count))
-    return _both_ways(ptr, idx, kx, ky, symmetric)
+    tolerances = _tolerances(eps, tau)
+    (cx, F), (cy, G) = rows[0], cols[0]
+    ptr, idx = _nb.dense_blocks(*_geometry(cx, F), *_geometry(cy, G), *tolerances)
+    for t in range(1, len(rows)):
+        fine = (*rows[t], *cols[t])
+        step = _select_step(
+            ptr, idx, cols[t - 1][0].count, fine, children[t - 1], tolerances, symmetric
+        )
+        ptr, idx = step
+    return _both_ways(ptr, idx, rows[-1][0], cols[-1][0], symmetric)
