@@ -128,13 +128,23 @@ def test_float32_keeps_its_dtype(gen: torch.Generator) -> None:
     assert torch.allclose(r.value, o.value, rtol=1e-3)
 
 
-def test_default_instance_is_registered_but_not_automatic(gen: torch.Generator) -> None:
+def test_auto_rule_picks_multiscale_for_large_low_dimensional_problems(gen) -> None:
     x = torch.rand(200, 3, generator=gen, dtype=torch.float64)
     assert "multiscale" in brenier.kernels.available_backends()
     res = brenier.solve(x[:200], x[:200] + 0.5, blur=0.05, backend="multiscale")
     assert res.backend == "multiscale" and abs(float(res.value) - 0.375) < 1e-3
-    chosen = brenier.kernels.choose_backend("auto", res.cost, (1, 10**6, 10**6), 8, True, None)
-    assert chosen.name != "multiscale"
+
+    def chosen(n: int, dim: int | None, device: str = "cpu") -> str:
+        pick = brenier.kernels.choose_backend
+        return pick("auto", res.cost, (1, n, n), 8, True, None, device, dim=dim).name
+
+    assert chosen(5000, 3) == "multiscale" and chosen(5000, 2) == "multiscale"
+    assert chosen(10**6, None) == "online"  # pair kernels only (plans, maps)
+    assert chosen(5000, 4) == "online" and chosen(1000, 3) == "online"
+    assert chosen(5000, 3, "cuda") != "multiscale"
+    pick = brenier.kernels.choose_backend
+    p1 = brenier.solve(x, x, p=1, blur=0.05).cost
+    assert pick("auto", p1, (1, 5000, 5000), 8, True, None, "cpu", dim=3).name == "online"
 
 
 def test_bad_inputs(gen: torch.Generator) -> None:

@@ -98,9 +98,7 @@ def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunk
 
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def planvec_kernel(
-    x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunks, out
-):
+def planvec_kernel(x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunks, out):
     """out[i, k] = sum_{j kept} exp(a_i + h_j - c C_ij) V[j, k]; VT is (E, M)."""
     K = x_offsets.shape[0] - 1
     D, E = yT.shape[0], VT.shape[0]

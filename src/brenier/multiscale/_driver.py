@@ -48,7 +48,12 @@ from ..solvers._sinkhorn import (
 from ._clustering import Clusters, cell_size_for
 from ._hierarchy import Hierarchy, Level, plan_levels
 from ._kernel import BlockSparsePair, SortedPair
-from ._truncation import BlockSparsity, Children, cluster_potentials, truncate_chain
+from ._truncation import BlockSparsity, Children, potential_fit, truncate_chain
+
+#: Iterations between two truncations at one temperature. The first truncation of a
+#: temperature uses the previous one's potentials; where they are rough (heavy tails,
+#: near-assignment problems) it can miss pairs the plan needs, and the loop stalls.
+RETRUNCATE = 50
 
 
 @dataclass(frozen=True)
@@ -184,8 +189,9 @@ def _kept(
     cy = {"xy": geo.chain_y, "xx": geo.chain_x, "yy": geo.chain_y}[sym]
     k = {"xy": (0, 1), "xx": (0, 0), "yy": (1, 1)}[sym]
     children = [(pair[k[0]], pair[k[1]]) for pair in geo.children]
-    rows = [(c, cluster_potentials(f, wa, c)) for c in cx]
-    cols = [(c, cluster_potentials(g, wb, c)) for c in cy]
+    x, y = {"xy": (geo.x, geo.y), "xx": (geo.x, geo.x), "yy": (geo.y, geo.y)}[sym]
+    rows = [(c, potential_fit(f, wa, x, c)) for c in cx]
+    cols = [(c, potential_fit(g, wb, y, c)) for c in cy]
     return truncate_chain(rows, cols, children, eps, tau, symmetric=sym != "xy")
 
 
@@ -198,9 +204,11 @@ def _kernels(
     return BlockSparsePair(x[None], y[None], (xy,)), BlockSparsePair(y[None], x[None], (yx,))
 
 
-def _truncated_problems(geo: LevelGeometry, state: SinkhornState, tau: float) -> Interactions:
-    """Line 4: the block-sparse kernels of every problem at the state's temperature."""
-    eps = state.eps
+def _truncated_problems(
+    geo: LevelGeometry, state: SinkhornState, tau: float, eps: float
+) -> Interactions:
+    """Line 4: the block-sparse kernels of every problem for the temperature eps, from
+    the state's potentials."""
     bx, by = geo.chain_x[-1], geo.chain_y[-1]
     xy, yx = _kernels(geo.x, geo.y, bx, by, _kept(geo, "xy", state.f[0], state.g[0], eps, tau))
     xx = yy = None
@@ -249,7 +257,7 @@ def _run_item(
     log(f"coarse: {len(coarse.temperatures)} temperatures, {state.iteration} iterations")
     # The coarse kernels truncated once, for the jump: rows inherit their cell's columns.
     previous = LevelGeometry.of(coarse, hx, hy)
-    problems = _truncated_problems(previous, state, tau)
+    problems = _truncated_problems(previous, state, tau, state.eps)
     status = Status.NOT_CHECKED
     for level in levels[1:]:
         geo = LevelGeometry.of(level, hx, hy)
@@ -259,21 +267,24 @@ def _run_item(
         )
         state = _jump(state, problems, rows, (geo.x, geo.y), (previous.a, previous.b), opt.rho)
         for eps in level.temperatures:
-            problems = _truncated_problems(geo, state, tau)
             final = eps == schedule[-1] and level is levels[-1]
             cap = opt.max_iter if final else min(opt.max_iter, state.iteration + MAX_ITER_PER_LEVEL)
-            state, status = sinkhorn_loop(
-                problems,
-                geo.a[None],
-                geo.b[None],
-                [eps],
-                rho=opt.rho,
-                tol=opt.tol,
-                max_iter=max(cap, state.iteration + 1),
-                relaxation=opt.relaxation,
-                callback=opt.callback,
-                init=state,
-            )
+            while True:  # truncate again every RETRUNCATE iterations until converged
+                problems = _truncated_problems(geo, state, tau, eps)
+                state, status = sinkhorn_loop(
+                    problems,
+                    geo.a[None],
+                    geo.b[None],
+                    [eps],
+                    rho=opt.rho,
+                    tol=opt.tol,
+                    max_iter=max(min(cap, state.iteration + RETRUNCATE), state.iteration + 1),
+                    relaxation=opt.relaxation,
+                    callback=opt.callback,
+                    init=state,
+                )
+                if status is not Status.MAX_ITERATIONS or state.iteration >= cap:
+                    break
             kept = problems.xy.kept_fraction  # type: ignore[attr-defined]
             log(
                 f"level {level.cloud} ({geo.x.shape[0]} entities), eps {eps:.3g}: "

@@ -23,6 +23,8 @@ from ._truncation import Children
 
 #: Grids between two intermediate levels (the entity count grows ~ 2^(step d)).
 LEVEL_STEP = 1
+#: A grid level's blocks are this many grids coarser (~16 entities on a surface).
+BLOCK_STEP = 2
 #: Intermediate levels have at least this many points per entity on average.
 MIN_POINTS_PER_ENTITY = 2
 #: A grid level runs while eps > side^2 / JUMP: cells up to twice the blur (measured:
@@ -98,7 +100,7 @@ def plan_levels(hx: Hierarchy, hy: Hierarchy, schedule: list[float], block: int)
     A grid-c level takes the temperatures eps > s_c^2 (its cells are smaller than the
     blur, as in GeomLoss); the points take the rest, always at least the last one. The
     points' blocks are the coarsest grid with at most ``block`` points per cell on
-    average; a grid level's blocks are ``LEVEL_STEP`` grids coarser.
+    average; a grid level's blocks are ``BLOCK_STEP`` grids coarser.
     """
     n = min(hx.x.shape[0], hy.x.shape[0])
     counts = [max(gx.count, gy.count) for gx, gy in zip(hx.grids, hy.grids, strict=True)]
@@ -117,7 +119,7 @@ def plan_levels(hx: Hierarchy, hy: Hierarchy, schedule: list[float], block: int)
         # with the points when the blur is larger than its cells).
         temperatures = schedule[start : max(stop, 1) if c == 0 else stop]
         if temperatures:
-            levels.append(Level(c, max(0, c - LEVEL_STEP), temperatures))
+            levels.append(Level(c, max(0, c - BLOCK_STEP), temperatures))
         start = stop
     levels.append(Level(hx.points, point_blocks, schedule[start:]))
     return levels

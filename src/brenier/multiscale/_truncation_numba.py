@@ -1,16 +1,17 @@
 """Compiled (numba) steps of the kernel truncation: the rule, CSR lists, transposes.
 
 Kept blocks are CSR lists ``(ptr, idx)``: row ``I`` keeps the columns
-``idx[ptr[I]:ptr[I + 1]]``, sorted. The rule (see ``_truncation.py``) keeps the block
-(I, J) when
+``idx[ptr[I]:ptr[I + 1]]``, sorted. A side's *geometry* is the tuple
+``(c, F, A, E, U, R)`` of its blocks' centroids, linear fits of the potential and
+principal extents (``_truncation.py``). The rule keeps the block (I, J) when the bound
 
 .. math::
 
-    S_{IJ} + r_{IJ}\\, s + r_{IJ}^2 \\ge -\\tau\\varepsilon, \\qquad
-    S_{IJ} = F_I + G_J - \\tfrac12 |c_I - c_J|^2,\\; r_{IJ} = r_I + r_J,\\;
-    s = \\sqrt{2\\tau\\varepsilon},
+    S_{IJ} + \\sum_k |(A_I - c_I + c_J) \\cdot U_{I,k}| R_{I,k}
+    + \\sum_k |(B_J - c_J + c_I) \\cdot V_{J,k}| S_{J,k} + E_I + E_J
+    \\ge -\\tau\\varepsilon, \\qquad S_{IJ} = F_I + G_J - \\tfrac12 |c_I - c_J|^2,
 
-and every row keeps its best block (largest score S). Rows are processed in parallel,
+holds, and every row keeps its best block (largest score S). Rows are processed in parallel,
 each in two passes (count, then fill), so no list ever grows.
 """
 
@@ -21,17 +22,35 @@ from numba import njit, prange
 
 
 @njit(cache=True, inline="always")
-def _score(cx, cy, F, G, I, J):
+def _score(gx, gy, I, J):
+    cx, cy = gx[0], gy[0]
     d = 0.0
     for k in range(cx.shape[1]):
         t = cx[I, k] - cy[J, k]
         d += t * t
-    return F[I] + G[J] - 0.5 * d
+    return gx[1][I] + gy[1][J] - 0.5 * d
 
 
 @njit(cache=True, inline="always")
-def _kept(score, r, s, te):
-    return score + r * s + r * r >= -te
+def _spread(A, U, R, I, cx, cy, J, sign):
+    """max over the block I of (A_I + sign (c_J - c_I)) . delta, from its extents
+    R_I along its principal axes U_I."""
+    D = cx.shape[1]
+    out = 0.0
+    for k in range(D):
+        p = 0.0
+        for e in range(D):
+            p += (A[I, e] + sign * (cy[J, e] - cx[I, e])) * U[I, e, k]
+        out += abs(p) * R[I, k]
+    return out
+
+
+@njit(cache=True, inline="always")
+def _kept(gx, gy, I, J, score, te):
+    """The rule: the upper bound of the plan's exponent over the block (I, J)."""
+    (cx, _, A, E, U, R), (cy, _, B, H, V, S) = gx, gy
+    slack = _spread(A, U, R, I, cx, cy, J, 1.0) + _spread(B, V, S, J, cy, cx, I, 1.0)
+    return score + slack + E[I] + H[J] >= -te
 
 
 @njit(cache=True)
@@ -47,14 +66,14 @@ def _row_candidates(I, cptr, cidx, child_ptr, child_idx, out) -> int:
 
 
 @njit(parallel=True, cache=True)
-def select_blocks(cx, rx, F, cy, ry, G, parent, cptr, cidx, child_ptr, child_idx, s, te):
+def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te):
     """Kept fine blocks (CSR over the rows of x, columns sorted) and each row's best.
 
     Candidates of fine row i: the fine children (``child_ptr``, ``child_idx``) of the
     coarse columns kept by its coarse parent ``parent[i]`` (CSR ``cptr``, ``cidx``).
     Returns (ptr, idx, best): ``best[i]`` is the best candidate of row i (-1: none).
     """
-    K = cx.shape[0]
+    K = gx[0].shape[0]
     wmax = 1
     for I in range(cptr.shape[0] - 1):
         w = 0
@@ -70,11 +89,11 @@ def select_blocks(cx, rx, F, cy, ry, G, parent, cptr, cidx, child_ptr, child_idx
         c = 0
         for t in range(n):
             j = cand[t]
-            sc = _score(cx, cy, F, G, i, j)
+            sc = _score(gx, gy, i, j)
             if sc > top or best[i] < 0:
                 top, best[i] = sc, j
-            c += _kept(sc, rx[i] + ry[j], s, te)
-        if n and not _kept(top, rx[i] + ry[best[i]], s, te):
+            c += _kept(gx, gy, i, j, sc, te)
+        if n and not _kept(gx, gy, i, best[i], top, te):
             c += 1
         counts[i + 1] = c
     ptr = np.cumsum(counts)
@@ -85,7 +104,7 @@ def select_blocks(cx, rx, F, cy, ry, G, parent, cptr, cidx, child_ptr, child_idx
         p = ptr[i]
         for t in range(n):
             j = cand[t]
-            if j == best[i] or _kept(_score(cx, cy, F, G, i, j), rx[i] + ry[j], s, te):
+            if j == best[i] or _kept(gx, gy, i, j, _score(gx, gy, i, j), te):
                 idx[p] = j
                 p += 1
         idx[ptr[i] : ptr[i + 1]].sort()
@@ -158,41 +177,24 @@ def union(ptr_a, idx_a, ptr_b, idx_b):
     return ptr, idx
 
 
-@njit(cache=True)
-def pairs_csr(rows, cols, K):
-    """CSR (sorted rows, no duplicates) of the pairs (rows[t], cols[t])."""
-    order = np.argsort(rows * (cols.max() + 1 if cols.shape[0] else 1) + cols)
-    counts = np.zeros(K + 1, dtype=np.int64)
-    idx = np.empty(rows.shape[0], dtype=np.int64)
-    n = 0
-    for t in range(order.shape[0]):
-        r, c = rows[order[t]], cols[order[t]]
-        if t and r == rows[order[t - 1]] and c == cols[order[t - 1]]:
-            continue
-        counts[r + 1] += 1
-        idx[n] = c
-        n += 1
-    return np.cumsum(counts), idx[:n]
-
-
 @njit(parallel=True, cache=True)
-def dense_blocks(cx, rx, F, cy, ry, G, s, te):
+def dense_blocks(gx, gy, te):
     """Kept blocks among all Kx x Ky pairs: the rule, the best of every row and the best
     of every column. Returns the CSR (ptr, idx)."""
-    Kx, Ky = cx.shape[0], cy.shape[0]
+    Kx, Ky = gx[0].shape[0], gy[0].shape[0]
     keep = np.zeros((Kx, Ky), dtype=np.bool_)
     for I in prange(Kx):
         top, arg = -np.inf, 0
         for J in range(Ky):
-            sc = _score(cx, cy, F, G, I, J)
-            keep[I, J] = _kept(sc, rx[I] + ry[J], s, te)
+            sc = _score(gx, gy, I, J)
+            keep[I, J] = _kept(gx, gy, I, J, sc, te)
             if sc > top:
                 top, arg = sc, J
         keep[I, arg] = True
     for J in prange(Ky):
         top, arg = -np.inf, 0
         for I in range(Kx):
-            sc = _score(cx, cy, F, G, I, J)
+            sc = _score(gx, gy, I, J)
             if sc > top:
                 top, arg = sc, I
         keep[arg, J] = True
