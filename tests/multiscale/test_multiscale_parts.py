@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from brenier.kernels import OnlinePair
-from brenier.multiscale import BlockSparsity, cell_size_for, grid_clusters, truncate
+from brenier.multiscale import BlockSparsity, cell_size_for, grid_clusters, potential_fit, truncate
 from brenier.multiscale._kernel import BlockSparsePair, SortedPair
 
 
@@ -80,7 +80,10 @@ def test_truncation_keeps_every_block_at_large_tau_and_one_per_row(gen) -> None:
     w = torch.full((400,), 1 / 400, dtype=torch.float64)
     v = torch.full((300,), 1 / 300, dtype=torch.float64)
     cx, cy = grid_clusters(x, w, 0.25), grid_clusters(y, v, 0.25)
-    F, G = torch.zeros(cx.count, dtype=x.dtype), torch.zeros(cy.count, dtype=x.dtype)
+    F, G = (
+        potential_fit(torch.zeros(400, dtype=x.dtype), w, x, cx),
+        potential_fit(torch.zeros(300, dtype=x.dtype), v, y, cy),
+    )
     xy, yx = truncate(cx, cy, F, G, eps=1.0, tau=1e6)
     assert xy.kept_pairs == 400 * 300 and yx.kept_pairs == 400 * 300
     xy, yx = truncate(cx, cy, F, G, eps=1e-4, tau=5.0)  # far apart: only the best pair

@@ -29,7 +29,13 @@ def _scan(n: int, seed: int) -> torch.Tensor:
 
 
 def _compare(x, y, a=None, b=None, rtol=RTOL_TRUNCATED, backend="multiscale-test", **options):
-    """Solves with ``backend`` and with online; values, potentials, gradients agree."""
+    """Solves with ``backend`` and with online; values, potentials, gradients agree.
+
+    Tight tolerance by default: two solvers that stop at a loose one from different
+    starting points differ along Sinkhorn's slow modes (measured on the scan below:
+    3.4e-3 of the value at tol 1e-3, 5.7e-6 at tol 1e-5), which is not truncation.
+    """
+    options.setdefault("tol", 1e-5)
     x = x.clone().requires_grad_()
     y = y.clone().requires_grad_()
     out = []
@@ -81,7 +87,8 @@ def test_weights_unbalanced_and_no_debias(gen: torch.Generator) -> None:
     _compare(x, y, a / a.sum(), b / b.sum(), rtol=5e-3, blur=0.05, debias=False)
     _compare(x, y, a, b, blur=0.05, reach=1.0)
     # without truncation error, the block-sparse path is the online one
-    _compare(x, y, a / a.sum(), b / b.sum(), rtol=1e-6, backend="multiscale-exact", blur=0.05)
+    exact = {"rtol": 1e-6, "tol": 1e-8, "backend": "multiscale-exact", "blur": 0.05}
+    _compare(x, y, a / a.sum(), b / b.sum(), **exact)
 
 
 def test_outputs_come_back_in_the_users_order(gen: torch.Generator) -> None:
@@ -121,13 +128,23 @@ def test_float32_keeps_its_dtype(gen: torch.Generator) -> None:
     assert torch.allclose(r.value, o.value, rtol=1e-3)
 
 
-def test_default_instance_is_registered_but_not_automatic(gen: torch.Generator) -> None:
+def test_auto_rule_picks_multiscale_for_large_low_dimensional_problems(gen) -> None:
     x = torch.rand(200, 3, generator=gen, dtype=torch.float64)
     assert "multiscale" in brenier.kernels.available_backends()
     res = brenier.solve(x[:200], x[:200] + 0.5, blur=0.05, backend="multiscale")
     assert res.backend == "multiscale" and abs(float(res.value) - 0.375) < 1e-3
-    chosen = brenier.kernels.choose_backend("auto", res.cost, (1, 10**6, 10**6), 8, True, None)
-    assert chosen.name != "multiscale"
+
+    def chosen(n: int, dim: int | None, device: str = "cpu") -> str:
+        pick = brenier.kernels.choose_backend
+        return pick("auto", res.cost, (1, n, n), 8, True, None, device, dim=dim).name
+
+    assert chosen(5000, 3) == "multiscale" and chosen(5000, 2) == "multiscale"
+    assert chosen(10**6, None) == "online"  # pair kernels only (plans, maps)
+    assert chosen(5000, 4) == "online" and chosen(1000, 3) == "online"
+    assert chosen(5000, 3, "cuda") != "multiscale"
+    pick = brenier.kernels.choose_backend
+    p1 = brenier.solve(x, x, p=1, blur=0.05).cost
+    assert pick("auto", p1, (1, 5000, 5000), 8, True, None, "cpu", dim=3).name == "online"
 
 
 def test_bad_inputs(gen: torch.Generator) -> None:
@@ -140,10 +157,10 @@ def test_bad_inputs(gen: torch.Generator) -> None:
         brenier.solve(x, x, blur=-1.0, backend="multiscale")
 
 
-@pytest.mark.xfail(strict=True, reason="known: stalls on heavy-tailed clouds (docs/multiscale.md)")
 def test_heavy_tailed_clouds_converge(gen: torch.Generator) -> None:
-    # 2D Gaussians, 60 clusters, blur 0.05: the truncated loop stalls at a marginal
-    # error of ~2e-3 (online converges in ~340 iterations). Not understood yet.
+    # 2D Gaussians, 60 clusters, blur 0.05: the first version stalled at a marginal error
+    # of ~2e-3 (online converges in ~340 iterations); the truncation that keeps the best
+    # block of every row and column at every grid of the chain converges.
     x = torch.randn(300, 2, generator=gen, dtype=torch.float64)
     y = torch.randn(250, 2, generator=gen, dtype=torch.float64) + 1.0
     res = brenier.solve(x, y, blur=0.05, debias=False, max_iter=600, backend="multiscale-test")

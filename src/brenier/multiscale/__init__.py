@@ -1,20 +1,22 @@
 """Multiscale Sinkhorn: clustering, kernel truncation and block-sparse kernels.
 
-Use it with ``brenier.solve(..., backend="multiscale")`` (opt-in). The solver driver
-and the compiled kernels are imported on first use only.
+``backend="auto"`` picks it for large p = 2 problems on CPU (see
+:func:`brenier.kernels.choose_backend`); ``backend="multiscale"`` forces it. The
+solver driver and the compiled kernels are imported on first use only.
 """
 
-from ._backend import MultiscaleBackend, default_clusters
+from ._backend import MULTISCALE_MIN_POINTS, MultiscaleBackend, default_clusters
 from ._clustering import Clusters, cell_size_for, grid_clusters
-from ._truncation import BlockSparsity, cluster_potentials, truncate
+from ._truncation import BlockSparsity, potential_fit, truncate
 
 __all__ = [
+    "MULTISCALE_MIN_POINTS",
     "BlockSparsity",
     "Clusters",
     "MultiscaleBackend",
     "cell_size_for",
-    "cluster_potentials",
     "default_clusters",
     "grid_clusters",
+    "potential_fit",
     "truncate",
 ]

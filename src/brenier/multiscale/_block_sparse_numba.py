@@ -8,166 +8,143 @@ of kept y clusters, consecutive clusters merged into one range). Every row of cl
 
 .. math::
 
-    \\ell_i = \\log \\sum_{j \\in \\text{kept}(I)} \\exp(h_j - C(x_i, y_j)/\\varepsilon)
+    \\ell_i = \\log \\sum_{j \\in \\text{kept}(I)} \\exp(h_j - C(x_i, y_j)/\\varepsilon).
 
-with the building blocks of the online kernels (``_block_sum``, ``_block_max_sum``,
-``_fill`` and the vectorisable exponential): the same online max-shift, so no
-overflow whatever eps. Work is split over threads by contiguous cluster chunks.
+Gather, then stream: the kept columns of cluster ``I`` (coordinates, ``h`` and the
+vectors of the companion reductions) are first copied into contiguous scratch buffers
+(one set per thread, ``width`` columns), once per cluster; every row of the cluster
+then runs the *online* kernels' row functions (``_row_lse``, ``_row_planvec``,
+``_row_softmin_backward``) on them. The copy costs one pass over the kept columns per
+cluster, shared by its rows, and the pair loop runs at the online kernels' speed
+whatever the length of the ranges (short ranges, from small blocks, would otherwise
+defeat the vectorisation). Measured against the online kernel on the same pairs:
+58% of its throughput with 6 rows per cluster, 79% with 25, 88% with 100. The
+backward accumulates its column sums in buffers and scatters them back per cluster.
+Work is split over threads by contiguous cluster chunks.
 """
 
 from __future__ import annotations
-
-import math
 
 import numba
 import numpy as np
 from numba import njit, prange
 
-from ..kernels._online_exp import fast_exp, prefer_wide_vectors
 from ..kernels._online_numba import (
     _BLOCK,
     _FASTMATH,
-    _OVERFLOW,
-    _block_max_sum,
-    _block_sum,
-    _fill,
+    _row_lse,
+    _row_planvec,
+    _row_softmin_backward,
 )
 
 
-@njit(fastmath=_FASTMATH, cache=True)
-def _row_lse_ranges(xi, yT, hb, c, p, col_lo, col_hi, r0, r1, tmp):
-    """log sum_j exp(hb_j - c C(xi, y_j)) over the column ranges r0:r1 (see _row_lse)."""
-    _fill(xi, yT, hb, col_lo[r0], col_lo[r0] + 1, c, p, tmp, tmp)
-    m = tmp[0]
-    s = c - c
+@njit(cache=True)
+def _gather(src, col_lo, col_hi, r0, r1, L, scratch):
+    """The kept columns of src (E, M) over the ranges r0:r1, as a C-contiguous (E, L)
+    array in the scratch space (1D, at least E * L long).
+
+    A reshaped 1D slice rather than a 2D view of a buffer: numba vectorises the row
+    functions for C-contiguous arrays only (a strided view compiles a scalar loop).
+    """
+    dst = scratch[: src.shape[0] * L].reshape((src.shape[0], L))
+    for e in range(src.shape[0]):
+        s, d = src[e], dst[e]
+        k = 0
+        for r in range(r0, r1):
+            n = col_hi[r] - col_lo[r]
+            d[k : k + n] = s[col_lo[r] : col_hi[r]]
+            k += n
+    return dst
+
+
+@njit(cache=True)
+def _scatter_add(src, col_lo, col_hi, r0, r1, dst) -> None:
+    """dst[:, kept columns] += src (E, L), the inverse of :func:`_gather`."""
+    for e in range(src.shape[0]):
+        s, d = src[e], dst[e]
+        k = 0
+        for r in range(r0, r1):
+            lo = col_lo[r]
+            for q in range(col_hi[r] - lo):
+                d[lo + q] += s[k + q]
+            k += col_hi[r] - lo
+
+
+@njit(cache=True)
+def _width(col_lo, col_hi, r0, r1) -> int:
+    L = 0
     for r in range(r0, r1):
-        for j0 in range(col_lo[r], col_hi[r], _BLOCK):
-            j1 = min(j0 + _BLOCK, col_hi[r])
-            acc = _block_sum(xi, yT, hb, j0, j1, c, p, m, tmp)
-            if not acc < _OVERFLOW:
-                bm, acc = _block_max_sum(xi, yT, hb, j0, j1, c, p, tmp)
-                if bm > m:
-                    s = s * fast_exp(m - bm)
-                    m = bm
-                else:
-                    acc = acc * fast_exp(bm - m)
-            s += acc
-    return m + math.log(s)
+        L += col_hi[r] - col_lo[r]
+    return L
 
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, nchunks, out):
-    """out[i] = the block-sparse log-sum-exp of row i; x (N, D), yT (D, M)."""
+def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunks, out):
+    """out[i] = the block-sparse log-sum-exp of row i; x (N, D), yT (D, M); ``width``
+    bounds the kept columns of a cluster."""
     K = x_offsets.shape[0] - 1
+    D = yT.shape[0]
+    h2 = h.reshape(1, -1)
     for ch in prange(nchunks):
         tmp = np.empty(_BLOCK, dtype=x.dtype)
+        ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         for cl in range(ch * K // nchunks, (ch + 1) * K // nchunks):
+            r0, r1 = row_ptr[cl], row_ptr[cl + 1]
+            L = _width(col_lo, col_hi, r0, r1)
+            yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
+            hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
-                out[i] = _row_lse_ranges(
-                    x[i], yT, h, c, p, col_lo, col_hi, row_ptr[cl], row_ptr[cl + 1], tmp
-                )
-
-
-@njit(fastmath=_FASTMATH, cache=True)
-def _row_planvec_ranges(xi, yT, ai, hb, VT, c, p, col_lo, col_hi, r0, r1, buf, tmp, out):
-    """out[k] = sum_j exp(ai + hb_j - c C(xi, y_j)) V[k, j] over the kept columns."""
-    prefer_wide_vectors()
-    K = VT.shape[0]
-    for k in range(K):
-        out[k] = c - c
-    for r in range(r0, r1):
-        for j0 in range(col_lo[r], col_hi[r], _BLOCK):
-            j1 = min(j0 + _BLOCK, col_hi[r])
-            L = j1 - j0
-            _fill(xi, yT, hb, j0, j1, c, p, buf, tmp)
-            for q in range(L):
-                buf[q] = fast_exp(buf[q] + ai)
-            for k in range(K):
-                v = VT[k, j0:j1]
-                acc = c - c
-                for q in range(L):
-                    acc += buf[q] * v[q]
-                out[k] += acc
+                out[i] = _row_lse(x[i], yk, hk, c, p, tmp)
 
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def planvec_kernel(x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, nchunks, out):
-    """out[i, k] = sum_{j kept} exp(a_i + h_j - c C_ij) V[j, k]; VT is (K, M)."""
+def planvec_kernel(x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunks, out):
+    """out[i, k] = sum_{j kept} exp(a_i + h_j - c C_ij) V[j, k]; VT is (E, M)."""
     K = x_offsets.shape[0] - 1
+    D, E = yT.shape[0], VT.shape[0]
+    h2 = h.reshape(1, -1)
     for ch in prange(nchunks):
         buf = np.empty(_BLOCK, dtype=x.dtype)
         tmp = np.empty(_BLOCK, dtype=x.dtype)
+        ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
+        vs = np.empty(E * width, dtype=x.dtype)
         for cl in range(ch * K // nchunks, (ch + 1) * K // nchunks):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
+            L = _width(col_lo, col_hi, r0, r1)
+            yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
+            hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
+            vk = _gather(VT, col_lo, col_hi, r0, r1, L, vs)
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
-                _row_planvec_ranges(
-                    x[i], yT, a[i], h, VT, c, p, col_lo, col_hi, r0, r1, buf, tmp, out[i]
-                )
-
-
-@njit(fastmath=_FASTMATH, cache=True)
-def _row_backward_ranges(xi, yT, ai, gi, hb, c, p, col_lo, col_hi, r0, r1, buf, tmp, gx, cS, cG):
-    """One row of the softmin backward over the kept columns (see ``_online.py``).
-
-    gx[d] = g_i sum_j P_ij slope_ij (x_id - y_jd); adds cS[j] += g_i P_ij and
-    cG[d, j] -= g_i slope_ij (x_id - y_jd), with slope = P (p = 2) or P / |x - y|.
-    """
-    prefer_wide_vectors()
-    D = xi.shape[0]
-    for d in range(D):
-        gx[d] = c - c
-    tiny = c - c + 1e-30
-    for r in range(r0, r1):
-        for j0 in range(col_lo[r], col_hi[r], _BLOCK):
-            j1 = min(j0 + _BLOCK, col_hi[r])
-            L = j1 - j0
-            _fill(xi, yT, hb, j0, j1, c, p, buf, tmp)  # leaves |x - y|^2 in tmp
-            for q in range(L):
-                P = fast_exp(buf[q] + ai)
-                buf[q] = P
-                tmp[q] = P if p == 2 else P / math.sqrt(max(tmp[q], tiny))
-                cS[j0 + q] += gi * P
-            for d in range(D):
-                xd = xi[d]
-                yd = yT[d, j0:j1]
-                cd = cG[d, j0:j1]
-                acc = c - c
-                for q in range(L):
-                    t = tmp[q] * (xd - yd[q])
-                    acc += t
-                    cd[q] -= gi * t
-                gx[d] += gi * acc
+                _row_planvec(x[i], yk, a[i], hk, vk, c, p, buf, tmp, out[i])
 
 
 @njit(parallel=True, fastmath=_FASTMATH, cache=True)
-def softmin_backward_kernel(x, yT, a, g, h, c, p, x_offsets, row_ptr, col_lo, col_hi, gx, cS, cG):
+def softmin_backward_kernel(
+    x, yT, a, g, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, gx, cS, cG
+):
     """Fused softmin backward; thread chunk ``t`` accumulates its own cS[t] (M,), cG[t] (D, M)."""
     K = x_offsets.shape[0] - 1
+    D = yT.shape[0]
     T = cS.shape[0]
+    h2 = h.reshape(1, -1)
     for ch in prange(T):
         buf = np.empty(_BLOCK, dtype=x.dtype)
         tmp = np.empty(_BLOCK, dtype=x.dtype)
+        ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
+        gs, ss = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         for cl in range(ch * K // T, (ch + 1) * K // T):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
+            L = _width(col_lo, col_hi, r0, r1)
+            yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
+            hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
+            sG = gs[: D * L].reshape((D, L))
+            sS = ss[:L]
+            sG[:] = 0
+            sS[:] = 0
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
-                _row_backward_ranges(
-                    x[i],
-                    yT,
-                    a[i],
-                    g[i],
-                    h,
-                    c,
-                    p,
-                    col_lo,
-                    col_hi,
-                    r0,
-                    r1,
-                    buf,
-                    tmp,
-                    gx[i],
-                    cS[ch],
-                    cG[ch],
-                )
+                _row_softmin_backward(x[i], yk, a[i], g[i], hk, c, p, buf, tmp, gx[i], sS, sG)
+            _scatter_add(sG, col_lo, col_hi, r0, r1, cG[ch])
+            _scatter_add(sS.reshape(1, -1), col_lo, col_hi, r0, r1, cS[ch].reshape(1, -1))
 
 
 def thread_chunks(clusters: int) -> int:

@@ -1,32 +1,37 @@
-"""The coarse-to-fine Sinkhorn driver (two levels: clusters, then points).
+"""The coarse-to-fine Sinkhorn driver: levels of nested grids, then the points.
 
-1. Cluster both clouds on two nested voxel grids: coarse clusters of side s (about
-   ``clusters`` per cloud) and fine blocks of side s / 2^k (about ``block`` points
-   each), which sort the clouds for the block-sparse kernels.
-2. Coarse stage: run the Sinkhorn loop between the centroids (online kernels, batch
-   items padded with zero-weight clusters) at every temperature eps > s^2 of the
-   schedule, where the clusters are smaller than the blur.
-3. Jump: extrapolate the potentials to the points with one softmin against the other
-   side's clusters (and alike for g, f_aa, g_bb),
+1. Bin both clouds on nested voxel grids of sides s_0 / 2^t (``_hierarchy.py``): grid
+   0 holds about ``clusters`` cells. The levels of the solve are grid 0, every second
+   grid below while its cells hold a few points, then the points.
+2. Coarse stage: the Sinkhorn loop between the grid-0 centroids (online kernels, batch
+   items padded with zero-weight clusters) at every temperature eps > s_0^2 of the
+   schedule, where the cells are smaller than the blur; then its kernel truncated
+   once (each cell is its own block), for the jump.
+3. Jump to the next level: extrapolate the potentials with one softmin against the
+   previous level's entities (and alike for g, f_aa, g_bb),
 
    .. math::
 
-       f_i = \\lambda\\, \\mathrm{softmin}_\\varepsilon(x_i; c^y, \\log b^c + g^c/\\varepsilon).
+       f_i = \\lambda\\, \\mathrm{softmin}_\\varepsilon(x_i; y', \\log b' + g'/\\varepsilon),
 
-4. Fine stage: at each remaining temperature, truncate (``_truncation.py``) with the
-   current potentials, then continue the same loop on the block-sparse kernels
-   (``init=`` the current state). The kept blocks shrink with eps.
+   on the previous level's kept blocks (a row inherits the columns of its block).
+4. At each temperature of a level: truncate (``_truncation.py``) with the current
+   potentials along the chain of grids down to the level's blocks, then continue the
+   same loop on the block-sparse kernels (``init=`` the current state).
 
-The value and its gradients are then computed by :func:`brenier.solve` from the last
-kernels, as for every backend.
+Each batch item runs on its own (its grids differ); the value and its gradients are
+then computed by :func:`brenier.solve` from the last kernels of all items, as for every
+backend.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -40,15 +45,15 @@ from ..solvers._sinkhorn import (
     SinkhornState,
     sinkhorn_loop,
 )
-from ._clustering import Clusters, cell_size_for, grid_clusters
+from ._clustering import Clusters, cell_size_for
+from ._hierarchy import Hierarchy, Level, plan_levels
 from ._kernel import BlockSparsePair, SortedPair
-from ._truncation import (
-    block_sparsity,
-    child_pairs,
-    cluster_potentials,
-    dense_pairs,
-    select_pairs,
-)
+from ._truncation import BlockSparsity, Children, potential_fit, truncate_chain
+
+#: Iterations between two truncations at one temperature. The first truncation of a
+#: temperature uses the previous one's potentials; where they are rough (heavy tails,
+#: near-assignment problems) it can miss pairs the plan needs, and the loop stalls.
+RETRUNCATE = 50
 
 
 @dataclass(frozen=True)
@@ -96,126 +101,227 @@ def _coarse_state(
     return state, X, Y, A, Bw
 
 
-def _extrapolate(
-    state: SinkhornState, x: Tensor, y: Tensor, coarse: tuple[Tensor, ...], rho: float | None
+def _inherit(kernel: BlockSparsePair, rows: Clusters, x: Tensor) -> BlockSparsePair:
+    """The kernel of the finer entities x (K, D), grouped as ``rows`` by the blocks of
+    ``kernel``'s rows, against ``kernel``'s columns: each row inherits its block's
+    kept columns (line 3)."""
+    (item,) = kernel.items
+    s = item.blocks
+    sizes = rows.offsets.diff().numpy()
+    cols = np.bincount(
+        np.repeat(np.arange(sizes.shape[0]), np.diff(s.row_ptr)),
+        weights=s.col_hi - s.col_lo,
+        minlength=sizes.shape[0],
+    )
+    blocks = BlockSparsity(
+        rows.offsets.numpy(), s.row_ptr, s.col_lo, s.col_hi, int((sizes * cols).sum())
+    )
+    jump = SortedPair(rows.perm, rows.inverse, item.y_perm, blocks)
+    return BlockSparsePair(x[None], kernel.y, (jump,))
+
+
+def _jump(
+    state: SinkhornState,
+    problems: Interactions,
+    rows: tuple[Clusters, Clusters],
+    clouds: tuple[Tensor, Tensor],
+    weights: tuple[Tensor, Tensor],
+    rho: float | None,
 ) -> SinkhornState:
-    """Line 3: fine potentials from the coarse ones, at the coarse state's temperature."""
-    X, Y, A, Bw = coarse
+    """Line 3 between two truncated levels: softmins on the inherited kept blocks."""
+    (gx, gy), (x, y), (a, b) = rows, clouds, weights
     eps, lam = state.eps, damping(state.eps, rho)
-    la, lb = A.log(), Bw.log()
-    f = lam * OnlinePair(x, Y, p=2).softmin(eps, lb + state.g / eps)
-    g = lam * OnlinePair(y, X, p=2).softmin(eps, la + state.f / eps)
+    la, lb = a.log(), b.log()
+    f = lam * _inherit(problems.xy, gx, x).softmin(eps, lb + state.g / eps)  # type: ignore[arg-type]
+    g = lam * _inherit(problems.yx, gy, y).softmin(eps, la + state.f / eps)  # type: ignore[arg-type]
     f_aa = g_bb = None
     if state.f_aa is not None and state.g_bb is not None:
-        f_aa = lam * OnlinePair(x, X, p=2).softmin(eps, la + state.f_aa / eps)
-        g_bb = lam * OnlinePair(y, Y, p=2).softmin(eps, lb + state.g_bb / eps)
+        f_aa = lam * _inherit(problems.xx, gx, x).softmin(eps, la + state.f_aa / eps)  # type: ignore[arg-type]
+        g_bb = lam * _inherit(problems.yy, gy, y).softmin(eps, lb + state.g_bb / eps)  # type: ignore[arg-type]
     return state.set(f=f, g=g, f_aa=f_aa, g_bb=g_bb)
 
 
 @dataclass(frozen=True)
-class Grids:
-    """One batch item: coarse clusters (for the coarse solve), fine ones (the blocks)."""
+class LevelGeometry:
+    """A level of one batch item: its clouds and the groupings of the truncation chain."""
 
-    coarse_x: Clusters
-    coarse_y: Clusters
-    fine_x: Clusters
-    fine_y: Clusters
-    parent_x: Tensor
-    parent_y: Tensor
-    side: float
+    level: Level
+    x: Tensor
+    y: Tensor
+    a: Tensor
+    b: Tensor
+    chain_x: list[Clusters]
+    chain_y: list[Clusters]
+    children: list[tuple[Children, Children]]
 
-
-def _parents(fine: Clusters, coarse: Clusters) -> Tensor:
-    """The coarse cluster of each fine cluster (nested grids: that of its first point)."""
-    return coarse.labels[fine.perm[fine.offsets[:-1]]]
-
-
-def _grids(x: Tensor, y: Tensor, a: Tensor, b: Tensor, clusters: int, block: int) -> Grids:
-    """Line 1 for one batch item: nested grids of sides s and s / 2^k (k <= 4)."""
-    both = torch.cat([x, y])
-    origin = both.min(0).values
-    diam = float((both.max(0).values - origin).norm())
-    side = cell_size_for(both, clusters, max(diam, 1e-12))
-    fine = side
-    for _ in range(4):  # halve until blocks hold about `block` points
-        if x.shape[0] <= block * grid_clusters(x, a, fine, origin).count:
-            break
-        fine /= 2
-    cx, cy = grid_clusters(x, a, side, origin), grid_clusters(y, b, side, origin)
-    fx, fy = grid_clusters(x, a, fine, origin), grid_clusters(y, b, fine, origin)
-    return Grids(cx, cy, fx, fy, _parents(fx, cx), _parents(fy, cy), side)
-
-
-Pairs = tuple[Tensor, Tensor]
+    @classmethod
+    def of(cls, level: Level, hx: Hierarchy, hy: Hierarchy) -> LevelGeometry:
+        (x, a), (y, b) = hx.cloud(level.cloud), hy.cloud(level.cloud)
+        chain = range(level.blocks + 1)
+        return cls(
+            level,
+            x,
+            y,
+            a,
+            b,
+            [hx.grouping(level.cloud, t) for t in chain],
+            [hy.grouping(level.cloud, t) for t in chain],
+            [(hx.children(t), hy.children(t)) for t in chain[1:]],
+        )
 
 
 def _kept(
-    g: Grids,
-    sym: str,
-    f: Tensor,
-    gg: Tensor,
-    wa: Tensor,
-    wb: Tensor,
-    eps: float,
-    tau: float,
-) -> Pairs:
-    """Kept fine blocks of one problem (sym: "xy", "xx" or "yy").
+    geo: LevelGeometry, sym: str, f: Tensor, g: Tensor, eps: float, tau: float
+) -> tuple[BlockSparsity, BlockSparsity]:
+    """Kept blocks of one problem (sym: "xy", "xx" or "yy"), both ways.
 
-    Candidates are the children of the coarse blocks kept with the current
-    potentials, at every temperature: a block dropped while the potentials were still
-    rough can come back (re-testing only the previous kept blocks can leave the
-    marginals infeasible on the kept support, and the loop then stalls).
+    The chain is tested again at every temperature with the current potentials: a
+    block dropped while the potentials were still rough can come back (re-testing only
+    the previous kept blocks can leave the marginals infeasible on the kept support,
+    and the loop then stalls).
 
     The rule bounds dropped entries by exp(-tau) times the total weight of a side:
     tau grows by the log of the larger total mass, so that it stays relative.
     """
+    wa, wb = {"xy": (geo.a, geo.b), "xx": (geo.a, geo.a), "yy": (geo.b, geo.b)}[sym]
     tau += math.log(max(1.0, float(wa.sum()), float(wb.sum())))
-    kx, ky = {"xy": (g.fine_x, g.fine_y), "xx": (g.fine_x, g.fine_x), "yy": (g.fine_y, g.fine_y)}[
-        sym
-    ]
-    cx, cy = {"xy": (g.coarse_x, g.coarse_y), "xx": (g.coarse_x,) * 2, "yy": (g.coarse_y,) * 2}[sym]
-    px, py = {"xy": (g.parent_x, g.parent_y), "xx": (g.parent_x,) * 2, "yy": (g.parent_y,) * 2}[sym]
-    Ic, Jc = dense_pairs(
-        cx, cy, cluster_potentials(f, wa, cx), cluster_potentials(gg, wb, cy), eps, tau
-    )
-    candidates = child_pairs(Ic, Jc, px, py)
-    F, G = cluster_potentials(f, wa, kx), cluster_potentials(gg, wb, ky)
-    return select_pairs(kx, ky, F, G, *candidates, eps, tau)
+    cx = {"xy": geo.chain_x, "xx": geo.chain_x, "yy": geo.chain_y}[sym]
+    cy = {"xy": geo.chain_y, "xx": geo.chain_x, "yy": geo.chain_y}[sym]
+    k = {"xy": (0, 1), "xx": (0, 0), "yy": (1, 1)}[sym]
+    children = [(pair[k[0]], pair[k[1]]) for pair in geo.children]
+    x, y = {"xy": (geo.x, geo.y), "xx": (geo.x, geo.x), "yy": (geo.y, geo.y)}[sym]
+    rows = [(c, potential_fit(f, wa, x, c)) for c in cx]
+    cols = [(c, potential_fit(g, wb, y, c)) for c in cy]
+    return truncate_chain(rows, cols, children, eps, tau, symmetric=sym != "xy")
 
 
-def _pair(
-    x: Tensor,
-    y: Tensor,
-    kx: list[Clusters],
-    ky: list[Clusters],
-    pairs: list[Pairs],
-    symmetric: bool = False,
+def _kernels(
+    x: Tensor, y: Tensor, rows: Clusters, cols: Clusters, kept: tuple[BlockSparsity, ...]
 ) -> tuple[BlockSparsePair, BlockSparsePair]:
-    """The kernels of (x, y) and (y, x) from the kept blocks of every batch item."""
-    xy, yx = [], []
-    for cx, cy, (I, J) in zip(kx, ky, pairs, strict=True):
-        s_xy, s_yx = block_sparsity(I, J, cx, cy, symmetric)
-        xy.append(SortedPair(cx.perm, cx.inverse, cy.perm, s_xy))
-        yx.append(SortedPair(cy.perm, cy.inverse, cx.perm, s_yx))
-    return BlockSparsePair(x, y, tuple(xy)), BlockSparsePair(y, x, tuple(yx))
+    """The kernels of (x, y) and (y, x) of one item from its kept blocks, both ways."""
+    xy = SortedPair(rows.perm, rows.inverse, cols.perm, kept[0])
+    yx = SortedPair(cols.perm, cols.inverse, rows.perm, kept[1])
+    return BlockSparsePair(x[None], y[None], (xy,)), BlockSparsePair(y[None], x[None], (yx,))
 
 
 def _truncated_problems(
-    x: Tensor, y: Tensor, a: Tensor, b: Tensor, grids: list[Grids], state: SinkhornState, tau: float
+    geo: LevelGeometry, state: SinkhornState, tau: float, eps: float
 ) -> Interactions:
-    """Line 4: the block-sparse kernels of every problem at the state's temperature."""
-    eps, n = state.eps, len(grids)
-    kept = [_kept(grids[i], "xy", state.f[i], state.g[i], a[i], b[i], eps, tau) for i in range(n)]
-    fx, fy = [g.fine_x for g in grids], [g.fine_y for g in grids]
-    xy, yx = _pair(x, y, fx, fy, kept)
+    """Line 4: the block-sparse kernels of every problem for the temperature eps, from
+    the state's potentials."""
+    bx, by = geo.chain_x[-1], geo.chain_y[-1]
+    xy, yx = _kernels(geo.x, geo.y, bx, by, _kept(geo, "xy", state.f[0], state.g[0], eps, tau))
     xx = yy = None
     if state.f_aa is not None and state.g_bb is not None:
-        f_aa, g_bb = state.f_aa, state.g_bb
-        kx = [_kept(grids[i], "xx", f_aa[i], f_aa[i], a[i], a[i], eps, tau) for i in range(n)]
-        ky = [_kept(grids[i], "yy", g_bb[i], g_bb[i], b[i], b[i], eps, tau) for i in range(n)]
-        xx = _pair(x, x, fx, fx, kx, symmetric=True)[0]
-        yy = _pair(y, y, fy, fy, ky, symmetric=True)[0]
+        f_aa, g_bb = state.f_aa[0], state.g_bb[0]
+        xx = _kernels(geo.x, geo.x, bx, bx, _kept(geo, "xx", f_aa, f_aa, eps, tau))[0]
+        yy = _kernels(geo.y, geo.y, by, by, _kept(geo, "yy", g_bb, g_bb, eps, tau))[0]
     return Interactions(xy=xy, yx=yx, xx=xx, yy=yy)
+
+
+def _hierarchies(
+    x: Tensor, y: Tensor, a: Tensor, b: Tensor, clusters: int
+) -> tuple[Hierarchy, Hierarchy]:
+    """Line 1 for one batch item: nested grids halving from about ``clusters`` cells
+    (both clouds together) until the cells hold about one point."""
+    both = torch.cat([x, y])
+    origin = both.min(0).values
+    diam = float((both.max(0).values - origin).norm())
+    sides = [cell_size_for(both, clusters, max(diam, 1e-12))]
+    n = min(x.shape[0], y.shape[0])
+    hx = Hierarchy.build(x, a, origin, sides)
+    while hx.grids[-1].count < n / 2 and len(sides) < 12:
+        sides.append(sides[-1] / 2)
+        hx = Hierarchy.build(x, a, origin, sides)
+    return hx, Hierarchy.build(y, b, origin, sides)
+
+
+def _run_item(
+    x: Tensor,
+    y: Tensor,
+    a: Tensor,
+    b: Tensor,
+    schedule: list[float],
+    opt: LoopOptions,
+    knobs: tuple[int, float, int],
+    log: Callable[[str], None],
+) -> tuple[Interactions, SinkhornState, Status]:
+    """Lines 1-4 for one batch item (x (N, D), a (N,), ...); returns its last
+    (truncated) kernels, its state (batch dimension 1) and its status."""
+    clusters, tau, block = knobs
+    hx, hy = _hierarchies(x, y, a, b, clusters)
+    levels = plan_levels(hx, hy, schedule, block)
+    log(f"grids {[g.count for g in hx.grids]} + {[g.count for g in hy.grids]}")
+    coarse = levels[0]
+    state, *_ = _coarse_state([hx.grids[0]], [hy.grids[0]], coarse.temperatures, opt)
+    log(f"coarse: {len(coarse.temperatures)} temperatures, {state.iteration} iterations")
+    # The coarse kernels truncated once, for the jump: rows inherit their cell's columns.
+    previous = LevelGeometry.of(coarse, hx, hy)
+    problems = _truncated_problems(previous, state, tau, state.eps)
+    status = Status.NOT_CHECKED
+    for level in levels[1:]:
+        geo = LevelGeometry.of(level, hx, hy)
+        rows = (
+            hx.grouping(level.cloud, previous.level.blocks),
+            hy.grouping(level.cloud, previous.level.blocks),
+        )
+        state = _jump(state, problems, rows, (geo.x, geo.y), (previous.a, previous.b), opt.rho)
+        for eps in level.temperatures:
+            final = eps == schedule[-1] and level is levels[-1]
+            cap = opt.max_iter if final else min(opt.max_iter, state.iteration + MAX_ITER_PER_LEVEL)
+            while True:  # truncate again every RETRUNCATE iterations until converged
+                problems = _truncated_problems(geo, state, tau, eps)
+                state, status = sinkhorn_loop(
+                    problems,
+                    geo.a[None],
+                    geo.b[None],
+                    [eps],
+                    rho=opt.rho,
+                    tol=opt.tol,
+                    max_iter=max(min(cap, state.iteration + RETRUNCATE), state.iteration + 1),
+                    relaxation=opt.relaxation,
+                    callback=opt.callback,
+                    init=state,
+                )
+                if status is not Status.MAX_ITERATIONS or state.iteration >= cap:
+                    break
+            kept = problems.xy.kept_fraction  # type: ignore[attr-defined]
+            log(
+                f"level {level.cloud} ({geo.x.shape[0]} entities), eps {eps:.3g}: "
+                f"kept {kept:.2%}, it {state.iteration}"
+            )
+        previous = geo
+    return problems, state, status
+
+
+def _stack(x: Tensor, y: Tensor, runs: list[tuple[Interactions, SinkhornState, Status]]):
+    """The batch's kernels (on the user's x, y: gradients flow) and state from its items."""
+
+    def items(name: str) -> tuple[SortedPair, ...]:
+        return tuple(getattr(p, name).items[0] for p, _, _ in runs)
+
+    problems, states = runs[0][0], [s for _, s, _ in runs]
+    xy, yx = BlockSparsePair(x, y, items("xy")), BlockSparsePair(y, x, items("yx"))
+    xx = yy = None
+    if problems.debiased:
+        xx, yy = BlockSparsePair(x, x, items("xx")), BlockSparsePair(y, y, items("yy"))
+
+    def cat(name: str) -> Tensor | None:
+        parts = [getattr(s, name) for s in states]
+        return None if parts[0] is None else torch.cat(parts)
+
+    state = states[0].set(
+        f=cat("f"),
+        g=cat("g"),
+        f_aa=cat("f_aa"),
+        g_bb=cat("g_bb"),
+        iteration=max(s.iteration for s in states),
+        marginal_error=max(s.marginal_error for s in states),
+        symmetric_error=max(s.symmetric_error for s in states),
+    )
+    statuses = [st for _, _, st in runs]
+    status = next((st for st in statuses if st != Status.CONVERGED), statuses[0])
+    return Interactions(xy=xy, yx=yx, xx=xx, yy=yy), state, status
 
 
 def run_multiscale(
@@ -231,47 +337,17 @@ def run_multiscale(
     block: int = 8,
     verbose: bool = False,
 ) -> tuple[Interactions, SinkhornState, Status]:
-    """Runs lines 1-4; returns the last (truncated) kernels, the state and the status."""
+    """Runs lines 1-4 on every batch item; returns the last (truncated) kernels of the
+    batch, the state and the status."""
     t0 = time.perf_counter()
+
+    def log(message: str) -> None:
+        if verbose:
+            print(f"[brenier multiscale] {time.perf_counter() - t0:7.2f}s  {message}")
+
     xd, yd = x.detach(), y.detach()
-    grids = [_grids(xd[i], yd[i], a[i], b[i], clusters, block) for i in range(x.shape[0])]
-    # Coarse while the clusters (side s) are below the blur: eps > s^2, as GeomLoss.
-    side = max(g.side for g in grids)
-    n_coarse = min(sum(e > side**2 for e in schedule), len(schedule) - 1)
-    g0 = grids[0]
-    _log(
-        verbose,
-        f"clusters {g0.coarse_x.count}+{g0.coarse_y.count}, blocks "
-        f"{g0.fine_x.count}+{g0.fine_y.count}",
-        t0,
-    )
-    # Clusters never smaller than the blur: a coarse start at eps_0 only, then all fine.
-    cx, cy = [g.coarse_x for g in grids], [g.coarse_y for g in grids]
-    state, *coarse = _coarse_state(cx, cy, schedule[: max(n_coarse, 1)], opt)
-    _log(verbose, f"coarse: {n_coarse} temperatures, {state.iteration} iterations", t0)
-    state = _extrapolate(state, xd, yd, tuple(coarse), opt.rho)
-    status = Status.NOT_CHECKED
-    for level, eps in enumerate(schedule[n_coarse:], start=n_coarse):
-        problems = _truncated_problems(x, y, a, b, grids, state, tau)
-        final = level == len(schedule) - 1
-        cap = opt.max_iter if final else min(opt.max_iter, state.iteration + MAX_ITER_PER_LEVEL)
-        state, status = sinkhorn_loop(
-            problems,
-            a,
-            b,
-            [eps],
-            rho=opt.rho,
-            tol=opt.tol,
-            max_iter=max(cap, state.iteration + 1),
-            relaxation=opt.relaxation,
-            callback=opt.callback,
-            init=state,
-        )
-        kept_xy = problems.xy.kept_fraction  # type: ignore[attr-defined]
-        _log(verbose, f"eps {eps:.3g}: kept {kept_xy:.2%} of xy pairs, it {state.iteration}", t0)
-    return problems, state, status
-
-
-def _log(verbose: bool, message: str, t0: float) -> None:
-    if verbose:
-        print(f"[brenier multiscale] {time.perf_counter() - t0:7.2f}s  {message}")
+    runs = [
+        _run_item(xd[i], yd[i], a[i], b[i], schedule, opt, (clusters, tau, block), log)
+        for i in range(x.shape[0])
+    ]
+    return _stack(x, y, runs)

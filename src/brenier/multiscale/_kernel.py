@@ -53,8 +53,8 @@ def _scale(x: Tensor, eps: float) -> np.floating:
     return (np.float32 if x.dtype == torch.float32 else np.float64)(0.5 / eps)
 
 
-def _structure(s: BlockSparsity) -> tuple[np.ndarray, ...]:
-    return s.x_offsets, s.row_ptr, s.col_lo, s.col_hi
+def _structure(s: BlockSparsity) -> tuple[np.ndarray | int, ...]:
+    return s.x_offsets, s.row_ptr, s.col_lo, s.col_hi, s.width
 
 
 def block_lse(x: Tensor, y: Tensor, h: Tensor, eps: float, s: BlockSparsity) -> Tensor:

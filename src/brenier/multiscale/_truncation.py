@@ -4,31 +4,38 @@ With potentials (f, g) at temperature eps, the plan is
 :math:`\\pi_{ij} = a_i b_j \\exp((f_i + g_j - C_{ij})/\\varepsilon)` and the rows sum to
 :math:`a_i`. The block (I, J) of two clusters is dropped when its exponent is below
 :math:`-\\tau` everywhere: its entries are then at most :math:`e^{-\\tau}` times the
-row weight, and each row of the softmin changes by at most
-:math:`\\varepsilon\\, e^{-\\tau}`. The exponent is known at the centroids only,
-through the cluster potentials :math:`F_I, G_J` (weighted means of f and g over the
-cluster, equal to their values at the centroid up to second order). Inside the
-block it moves by at most
+row weight. A *rigorous* bound on the exponent over the block comes from a linear
+fit of each potential on each block, :math:`f_i = F_I + A_I \\cdot \\delta_i + e_i`
+(:math:`\\delta_i = x_i - c_I`, weighted least squares, residual
+:math:`e_i \\le E_I`), and from
+:math:`C_{ij} = C(c_I, c_J) + (c_I - c_J) \\cdot (\\delta_i - \\eta_j) + |\\delta_i - \\eta_j|^2/2`:
 
 .. math::
 
-    \\delta_{IJ} = (r_I + r_J) \\sqrt{2 \\tau \\varepsilon} + (r_I + r_J)^2 ,
+    f_i + g_j - C_{ij} \\le F_I + G_J - C(c_I, c_J)
+    + r_I |A_I - c_I + c_J| + r_J |B_J - c_J + c_I| + E_I + E_J .
 
-(p = 2: first order, :math:`(c_J - T(c_I)) \\cdot (x_i - c_I)` with
-:math:`|c_J - T(c_I)| \\le \\sqrt{2\\tau\\varepsilon}` on kept blocks; second order, the
-curvature of C and of the potentials), so a block is kept when
-
-.. math::
-
-    F_I + G_J - C(c_I, c_J) + \\delta_{IJ} \\ge -\\tau \\varepsilon .
+For smooth potentials :math:`A_I \\approx c_I - T(c_I)` (T the map), so the slack is
+:math:`r_I |c_J - T(c_I)|`: small for the pairs near the map, where it matters. It
+needs no smoothness: irregular potentials (the sparse tails of sampled Gaussians,
+whose empirical map is far from smooth at the scale of a block) only widen the bound.
+A first version assumed smoothness (slack :math:`(r_I + r_J)\\sqrt{2\\tau\\varepsilon} +
+(r_I + r_J)^2`) and dropped the best partners of a few tail points (their softmins
+then off by 10^3 eps): the loop stalled.
 
 Every cluster keeps at least its best partner on both sides, so no row or column is
 ever empty. The kept pairs become a CSR list of column *ranges* of the sorted cloud
 (consecutive clusters merged), the input of the compiled kernels.
+
+Candidates (:func:`truncate_chain`): testing all Kx x Ky blocks costs more than the
+kernels once the blocks are small, so the rule is applied to all pairs of a coarse
+grid, then to the children (nested grids) of the kept pairs only, down a chain of
+grids. The compiled steps are in ``_truncation_numba.py``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -36,12 +43,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from . import _truncation_numba as _nb
 from ._clustering import Clusters
-
-#: Rows of the cluster cost matrix processed at once (bounds the temporary memory).
-_PAIRS_PER_CHUNK = 4_000_000
-#: Dropped points between two kept blocks of a row up to which the gap is filled.
-_GAP = 32
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,13 @@ class BlockSparsity:
     col_hi: np.ndarray
     kept_pairs: int
 
+    @functools.cached_property
+    def width(self) -> int:
+        """The largest number of kept columns of one cluster (the kernels' buffers)."""
+        rows = np.repeat(np.arange(self.row_ptr.shape[0] - 1), np.diff(self.row_ptr))
+        cols = np.bincount(rows, weights=self.col_hi - self.col_lo)
+        return max(1, int(cols.max())) if cols.size else 1
+
     @classmethod
     def full(cls, N: int, M: int) -> BlockSparsity:
         """One cluster per side, everything kept: the online kernel."""
@@ -68,170 +78,161 @@ class BlockSparsity:
         return cls(np.array([0, N]), np.array([0, 1]), z, np.array([M]), N * M)
 
 
-def cluster_potentials(f: Tensor, w: Tensor, clusters: Clusters) -> Tensor:
-    """Weighted means of the potential f (N,) over each cluster, (K,).
+Fit = tuple[Tensor, ...]
 
-    Clusters of zero weight get ``-inf``: they carry no mass, so they must never be
-    the only partner of a cluster that does (its marginal could not be met); their
-    own rows then keep every candidate (all scores tie at ``-inf``).
+
+def _sum(labels: Tensor, values: Tensor, K: int) -> Tensor:
+    return values.new_zeros(K, *values.shape[1:]).index_add_(0, labels, values)
+
+
+def potential_fit(f: Tensor, w: Tensor, x: Tensor, clusters: Clusters) -> Fit:
+    """Linear fits of the potential f (N,) of the entities x (N, D) on each cluster.
+
+    Returns (F, A, E, U, R): on cluster I, :math:`f_i \\le F_I + A_I \\cdot (x_i - c_I)
+    + E_I`, with (F, A) the weighted least-squares fit (a small ridge keeps it defined
+    on clusters of one point or of one line), E the largest residual, and the extent
+    of the cluster along the principal axes U_I (D, D, columns) of its points:
+    :math:`|(x_i - c_I) \\cdot U_{I,k}| \\le R_{I,k}`. On a surface the normal extent is
+    small, so a displacement across the surface widens the bound little.
+    Clusters of zero weight get ``F = -inf``: they carry no mass, so they must never be
+    the only partner of a cluster that does (its marginal could not be met).
     """
-    fs, ws = f[clusters.perm], w[clusters.perm]
-    labels = torch.repeat_interleave(torch.arange(clusters.count), clusters.offsets.diff())
-    num = torch.zeros(clusters.count, dtype=f.dtype).index_add_(0, labels, ws * fs)
-    mean = num / clusters.weights.clamp_min(torch.finfo(f.dtype).tiny)
-    return torch.where(clusters.weights > 0, mean, -math.inf)
+    K, D = clusters.count, x.shape[1]
+    perm = clusters.perm
+    fs, ws, xs = f[perm].double(), w[perm].double(), x[perm].double()
+    labels = torch.repeat_interleave(torch.arange(K), clusters.offsets.diff())
+    mass = _sum(labels, ws, K)
+    safe = mass.clamp_min(torch.finfo(fs.dtype).tiny)
+    mean = _sum(labels, ws * fs, K) / safe
+    m = _sum(labels, ws[:, None] * xs, K) / safe[:, None]
+    d = xs - m[labels]
+    cov = _sum(labels, ws[:, None, None] * d[:, :, None] * d[:, None, :], K)
+    rhs = _sum(labels, (ws * (fs - mean[labels]))[:, None] * d, K)
+    ridge = 1e-9 * cov.diagonal(dim1=1, dim2=2).sum(-1) + torch.finfo(fs.dtype).tiny
+    A = torch.linalg.solve(cov + ridge[:, None, None] * torch.eye(D, dtype=fs.dtype), rhs)
+    # Everything is taken about the cluster's centroid c (the grid's, over its points).
+    c = clusters.centroids.double()
+    delta = xs - c[labels]
+    F = mean + (A * (c - m)).sum(-1)
+    residual = fs - F[labels] - (A[labels] * delta).sum(-1)
+    E = torch.full((K,), -math.inf, dtype=fs.dtype).scatter_reduce_(0, labels, residual, "amax")
+    U = torch.linalg.eigh(cov + ridge[:, None, None] * torch.eye(D, dtype=fs.dtype))[1]
+    proj = (delta[:, :, None] * U[labels]).sum(1).abs()  # (N, D): |delta . U_k|
+    R = torch.zeros(K, D, dtype=fs.dtype).scatter_reduce_(
+        0, labels[:, None].expand(-1, D), proj, "amax"
+    )
+    live = mass > 0
+    F = torch.where(live, F, -math.inf)
+    return F, torch.where(live[:, None], A, 0.0), torch.where(live, E, 0.0), U, R
 
 
-def _rule(
-    cx: Clusters, cy: Clusters, F: Tensor, G: Tensor, I: Tensor, J: Tensor, eps: float, tau: float
-) -> tuple[Tensor, Tensor]:
-    """(score, keep) of the candidate blocks (I, J): the rule of the module docstring."""
-    cost = (cx.centroids[I] - cy.centroids[J]).square_().sum(-1).mul_(0.5)
-    r = cx.radii[I] + cy.radii[J]
-    score = F[I] + G[J] - cost
-    return score, score + r * math.sqrt(2 * tau * eps) + r * r >= -tau * eps
+@dataclass(frozen=True)
+class Children:
+    """Fine blocks grouped by coarse cluster (nested grids), as CSR.
 
-
-def _with_best(score: Tensor, keep: Tensor, I: Tensor, Kx: int) -> Tensor:
-    """Also keeps, for every row I, its best candidate (ties included)."""
-    best = torch.full((Kx,), -math.inf, dtype=score.dtype).scatter_reduce_(0, I, score, "amax")
-    return keep | (score >= best[I])
-
-
-def dense_pairs(
-    cx: Clusters, cy: Clusters, F: Tensor, G: Tensor, eps: float, tau: float
-) -> tuple[Tensor, Tensor]:
-    """Kept blocks among all Kx * Ky cluster pairs, sorted by (I, J); chunked over I."""
-    Ky = cy.count
-    rows = max(1, _PAIRS_PER_CHUNK // Ky)
-    parts_I, parts_J, col_best = [], [], None
-    for i0 in range(0, cx.count, rows):
-        i1 = min(i0 + rows, cx.count)
-        I = torch.arange(i0, i1).repeat_interleave(Ky)
-        J = torch.arange(Ky).repeat(i1 - i0)
-        score, keep = _rule(cx, cy, F, G, I, J, eps, tau)
-        keep = _with_best(score, keep, I - i0, i1 - i0)
-        chunk_best = score.view(i1 - i0, Ky).max(0).values
-        col_best = chunk_best if col_best is None else torch.maximum(col_best, chunk_best)
-        parts_I.append(I[keep])
-        parts_J.append(J[keep])
-    I, J = torch.cat(parts_I), torch.cat(parts_J)
-    return _add_best_columns(cx, cy, F, G, I, J, col_best)
-
-
-def _add_best_columns(cx, cy, F, G, I, J, col_best) -> tuple[Tensor, Tensor]:
-    """Adds the best row of every column J whose best pair was dropped."""
-    have = torch.zeros(cy.count, dtype=torch.bool)
-    cost = (cx.centroids[I] - cy.centroids[J]).square_().sum(-1).mul_(0.5)
-    have[J[(F[I] + G[J] - cost) >= col_best[J]]] = True
-    missing = torch.nonzero(~have).flatten()
-    if missing.numel():
-        cost = torch.cdist(cx.centroids, cy.centroids[missing]).square_().mul_(0.5)
-        best = (F[:, None] + G[None, missing] - cost).argmax(0)
-        I, J = torch.cat([I, best]), torch.cat([J, missing])
-        order = torch.argsort(I * cy.count + J)
-        I, J = I[order], J[order]
-    return I, J
-
-
-def select_pairs(
-    cx: Clusters, cy: Clusters, F: Tensor, G: Tensor, I: Tensor, J: Tensor, eps: float, tau: float
-) -> tuple[Tensor, Tensor]:
-    """Kept blocks among the candidates (I, J) (sorted by (I, J); so is the output).
-
-    Every row and every column with a candidate keeps at least its best one.
+    Attributes:
+        parent: (Kf,) coarse cluster of each fine block.
+        ptr: (Kc + 1,) the children of coarse cluster I are ``idx[ptr[I]:ptr[I + 1]]``.
+        idx: (Kf,) fine blocks sorted by parent.
     """
-    score, keep = _rule(cx, cy, F, G, I, J, eps, tau)
-    keep = _with_best(score, keep, I, cx.count) | _with_best(score, keep, J, cy.count)
-    return I[keep], J[keep]
+
+    parent: np.ndarray
+    ptr: np.ndarray
+    idx: np.ndarray
+
+    @classmethod
+    def of(cls, parent: Tensor, coarse_count: int) -> Children:
+        p = parent.numpy().astype(np.int64)
+        counts = np.bincount(p, minlength=coarse_count)
+        ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+        return cls(p, ptr, np.argsort(p, kind="stable").astype(np.int64))
 
 
-def _children(parent: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Fine clusters grouped by parent: (order, count per parent, first index per parent)."""
-    order = torch.argsort(parent, stable=True)
-    n = torch.bincount(parent)
-    return order, n, torch.cumsum(n, 0) - n
+def _geometry(c: Clusters, fit: Fit) -> tuple[np.ndarray, ...]:
+    """The compiled rule's view of one side: (centroids, F, A, E, U, R), float64."""
+    parts = (c.centroids, *fit)
+    return tuple(np.ascontiguousarray(t.detach().double().numpy()) for t in parts)
 
 
-def child_pairs(I: Tensor, J: Tensor, parent_x: Tensor, parent_y: Tensor) -> tuple[Tensor, Tensor]:
-    """All pairs of children (i, j) of the coarse pairs (I, J), sorted by (i, j).
-
-    ``parent_x[i]`` is the coarse cluster holding the fine cluster i (nested grids).
-    """
-    ox, nx, sx = _children(parent_x)
-    oy, ny, sy = _children(parent_y)
-    sizes = nx[I] * ny[J]
-    pair = torch.repeat_interleave(torch.arange(I.numel()), sizes)
-    t = torch.arange(pair.numel()) - (torch.cumsum(sizes, 0) - sizes)[pair]
-    nyp = ny[J][pair]
-    i = ox[sx[I][pair] + t // nyp]
-    j = oy[sy[J][pair] + t % nyp]
-    order = torch.argsort(i * (int(j.max()) + 1) + j)
-    return i[order], j[order]
+def _sparsity(ptr: np.ndarray, idx: np.ndarray, cx: Clusters, cy: Clusters) -> BlockSparsity:
+    x_off, y_off = cx.offsets.numpy(), cy.offsets.numpy()
+    row_ptr, col_lo, col_hi, kept = _nb.ranges(ptr, idx, x_off, y_off)
+    return BlockSparsity(x_off, row_ptr, col_lo, col_hi, int(kept))
 
 
-def _fill_gaps(I: Tensor, J: Tensor, y_offsets: Tensor) -> tuple[Tensor, Tensor]:
-    """Adds the clusters J' between two kept blocks (I, J1), (I, J2) of the same row when
-    they hold at most ``_GAP`` points: visiting a few more pairs costs less than one
-    more column range, and only adds accuracy. Input and output sorted by (I, J)."""
-    if I.numel() < 2:
-        return I, J
-    gap = y_offsets[J[1:]] - y_offsets[J[:-1] + 1]
-    fill = (I[1:] == I[:-1]) & (gap > 0) & (gap <= _GAP)
-    if not bool(fill.any()):
-        return I, J
-    reps = torch.ones_like(J)
-    reps[:-1] += torch.where(fill, J[1:] - J[:-1] - 1, 0)
-    first = torch.repeat_interleave(J, reps)
-    idx = torch.arange(first.numel()) - torch.repeat_interleave(torch.cumsum(reps, 0) - reps, reps)
-    return torch.repeat_interleave(I, reps), first + idx
-
-
-def _csr(I: Tensor, J: Tensor, cx: Clusters, cy: Clusters) -> BlockSparsity:
-    """Kept pairs sorted by (I, J) -> CSR list of column ranges (adjacent clusters merged)."""
-    I_np, J_np = I.numpy(), J.numpy()
-    y_off = cy.offsets.numpy()
-    start = np.ones(I_np.shape[0], dtype=bool)
-    start[1:] = (I_np[1:] != I_np[:-1]) | (J_np[1:] != J_np[:-1] + 1)
-    first = np.flatnonzero(start)
-    last = np.append(first[1:], I_np.shape[0]) - 1
-    col_lo = y_off[J_np[first]]
-    col_hi = y_off[J_np[last] + 1]
-    counts = np.bincount(I_np[first], minlength=cx.count)
-    row_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
-    x_sizes = cx.offsets.diff().numpy()
-    kept = int((x_sizes[I_np[first]] * (col_hi - col_lo)).sum())
-    return BlockSparsity(cx.offsets.numpy(), row_ptr, col_lo, col_hi, kept)
-
-
-def block_sparsity(
-    I: Tensor, J: Tensor, cx: Clusters, cy: Clusters, symmetric: bool = False
+def _both_ways(
+    ptr: np.ndarray, idx: np.ndarray, cx: Clusters, cy: Clusters, symmetric: bool
 ) -> tuple[BlockSparsity, BlockSparsity]:
-    """Block sparsity of the pair (x, y) from its kept blocks (I, J), and of (y, x).
-
-    Both are built from one set of pairs (small gaps filled first), so that the two
-    kernels of a Sinkhorn iteration are exact transposes: otherwise the loop has no
-    fixed point. ``symmetric`` (x = y) also symmetrises the set.
-    """
-    I, J = _fill_gaps(I, J, cy.offsets)
+    """Sparsity of (x, y) and of (y, x) from one set of kept blocks: the two kernels of a
+    Sinkhorn iteration must be exact transposes, otherwise the loop has no fixed point.
+    ``symmetric`` (x = y) also symmetrises the set."""
+    tptr, tidx = _nb.transpose(ptr, idx, cy.count)
     if symmetric:
-        I, J = torch.cat([I, J]), torch.cat([J, I])
-        key = torch.unique(I * cy.count + J)
-        I, J = key // cy.count, key % cy.count
-    order = torch.argsort(J * cx.count + I)
-    return _csr(I, J, cx, cy), _csr(J[order], I[order], cy, cx)
+        ptr, idx = _nb.union(ptr, idx, tptr, tidx)
+        tptr, tidx = ptr, idx
+    return _sparsity(ptr, idx, cx, cy), _sparsity(tptr, tidx, cy, cx)
 
 
 def truncate(
-    cx: Clusters, cy: Clusters, F: Tensor, G: Tensor, eps: float, tau: float
+    cx: Clusters, cy: Clusters, F: Fit, G: Fit, eps: float, tau: float
 ) -> tuple[BlockSparsity, BlockSparsity]:
     """Block sparsity of the pair (x, y) and of its transpose (y, x), all pairs tested.
 
     Args:
         cx, cy: clusters of both clouds.
-        F, G: cluster potentials (Kx,) and (Ky,) at temperature ``eps``.
+        F, G: fits of the potentials on the clusters (:func:`potential_fit`) at
+            temperature ``eps``.
         eps: temperature.
         tau: truncation threshold (dropped entries are below exp(-tau) of the plan).
     """
-    with torch.no_grad():
-        return block_sparsity(*dense_pairs(cx, cy, F, G, eps, tau), cx, cy)
+    ptr, idx = _nb.dense_blocks(_geometry(cx, F), _geometry(cy, G), tau * eps)
+    return _both_ways(ptr, idx, cx, cy, symmetric=False)
+
+
+def _select_step(
+    ptr: np.ndarray,
+    idx: np.ndarray,
+    coarse_cols: int,
+    fine: tuple[Clusters, Fit, Clusters, Fit],
+    children: tuple[Children, Children],
+    te: float,
+    symmetric: bool,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Kept fine blocks among the children of the kept coarse pairs (ptr, idx), with the
+    best candidate of every fine row and every fine column."""
+    kx, F, ky, G = fine
+    chx, chy = children
+    gx, gy = _geometry(kx, F), _geometry(ky, G)
+    fptr, fidx, _ = _nb.select_blocks(gx, gy, chx.parent, ptr, idx, chy.ptr, chy.idx, te)
+    if symmetric:  # x = y: the set and its transpose hold the same rule and bests
+        return _nb.union(fptr, fidx, *_nb.transpose(fptr, fidx, ky.count))
+    tptr, tidx = _nb.transpose(ptr, idx, coarse_cols)
+    yptr, yidx, _ = _nb.select_blocks(gy, gx, chy.parent, tptr, tidx, chx.ptr, chx.idx, te)
+    return _nb.union(fptr, fidx, *_nb.transpose(yptr, yidx, kx.count))
+
+
+def truncate_chain(
+    rows: list[tuple[Clusters, Fit]],
+    cols: list[tuple[Clusters, Fit]],
+    children: list[tuple[Children, Children]],
+    eps: float,
+    tau: float,
+    symmetric: bool = False,
+) -> tuple[BlockSparsity, BlockSparsity]:
+    """Block sparsity of (x, y) and (y, x) at the last of a chain of nested groupings.
+
+    ``rows[t] = (clusters, fit)`` groups x by the grid t of a chain of nested grids
+    (coarse to fine; alike ``cols`` for y) with the fit of its potential on them;
+    ``children[t - 1]`` holds the parents of the grid-t cells in grid t - 1. The rule
+    is applied to all pairs at t = 0, then to the children of the kept pairs at every
+    next grid: the cost of the test follows the kept pairs, not Kx * Ky.
+    """
+    te = tau * eps
+    (cx, F), (cy, G) = rows[0], cols[0]
+    ptr, idx = _nb.dense_blocks(_geometry(cx, F), _geometry(cy, G), te)
+    for t in range(1, len(rows)):
+        fine = (*rows[t], *cols[t])
+        ptr, idx = _select_step(
+            ptr, idx, cols[t - 1][0].count, fine, children[t - 1], te, symmetric
+        )
+    return _both_ways(ptr, idx, rows[-1][0], cols[-1][0], symmetric)

@@ -128,7 +128,14 @@ def solve(
     c = make_cost(p, cost)
     B, N, _ = m.x.shape
     kernels = choose_backend(
-        backend, c, (B, N, m.y.shape[1]), m.x.element_size(), debias, memory_budget, m.x.device.type
+        backend,
+        c,
+        (B, N, m.y.shape[1]),
+        m.x.element_size(),
+        debias,
+        memory_budget,
+        m.x.device.type,
+        dim=m.x.shape[-1],
     )
 
     t0 = time.perf_counter()

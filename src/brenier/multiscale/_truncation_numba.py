@@ -1,0 +1,241 @@
+"""Compiled (numba) steps of the kernel truncation: the rule, CSR lists, transposes.
+
+Kept blocks are CSR lists ``(ptr, idx)``: row ``I`` keeps the columns
+``idx[ptr[I]:ptr[I + 1]]``, sorted. A side's *geometry* is the tuple
+``(c, F, A, E, U, R)`` of its blocks' centroids, linear fits of the potential and
+principal extents (``_truncation.py``). The rule keeps the block (I, J) when the bound
+
+.. math::
+
+    S_{IJ} + \\sum_k |(A_I - c_I + c_J) \\cdot U_{I,k}| R_{I,k}
+    + \\sum_k |(B_J - c_J + c_I) \\cdot V_{J,k}| S_{J,k} + E_I + E_J
+    \\ge -\\tau\\varepsilon, \\qquad S_{IJ} = F_I + G_J - \\tfrac12 |c_I - c_J|^2,
+
+holds, and every row keeps its best block (largest score S). Rows are processed in parallel,
+each in two passes (count, then fill), so no list ever grows.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, inline="always")
+def _score(gx, gy, I, J):
+    cx, cy = gx[0], gy[0]
+    d = 0.0
+    for k in range(cx.shape[1]):
+        t = cx[I, k] - cy[J, k]
+        d += t * t
+    return gx[1][I] + gy[1][J] - 0.5 * d
+
+
+@njit(cache=True, inline="always")
+def _spread(A, U, R, I, cx, cy, J, sign):
+    """max over the block I of (A_I + sign (c_J - c_I)) . delta, from its extents
+    R_I along its principal axes U_I."""
+    D = cx.shape[1]
+    out = 0.0
+    for k in range(D):
+        p = 0.0
+        for e in range(D):
+            p += (A[I, e] + sign * (cy[J, e] - cx[I, e])) * U[I, e, k]
+        out += abs(p) * R[I, k]
+    return out
+
+
+@njit(cache=True, inline="always")
+def _kept(gx, gy, I, J, score, te):
+    """The rule: the upper bound of the plan's exponent over the block (I, J)."""
+    (cx, _, A, E, U, R), (cy, _, B, H, V, S) = gx, gy
+    slack = _spread(A, U, R, I, cx, cy, J, 1.0) + _spread(B, V, S, J, cy, cx, I, 1.0)
+    return score + slack + E[I] + H[J] >= -te
+
+
+@njit(cache=True)
+def _row_candidates(I, cptr, cidx, child_ptr, child_idx, out) -> int:
+    """Fine candidates of a fine row: children of the coarse columns its parent keeps."""
+    n = 0
+    for q in range(cptr[I], cptr[I + 1]):
+        J = cidx[q]
+        for t in range(child_ptr[J], child_ptr[J + 1]):
+            out[n] = child_idx[t]
+            n += 1
+    return n
+
+
+@njit(parallel=True, cache=True)
+def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te):
+    """Kept fine blocks (CSR over the rows of x, columns sorted) and each row's best.
+
+    Candidates of fine row i: the fine children (``child_ptr``, ``child_idx``) of the
+    coarse columns kept by its coarse parent ``parent[i]`` (CSR ``cptr``, ``cidx``).
+    Returns (ptr, idx, best): ``best[i]`` is the best candidate of row i (-1: none).
+    """
+    K = gx[0].shape[0]
+    wmax = 1
+    for I in range(cptr.shape[0] - 1):
+        w = 0
+        for q in range(cptr[I], cptr[I + 1]):
+            w += child_ptr[cidx[q] + 1] - child_ptr[cidx[q]]
+        wmax = max(wmax, w)
+    counts = np.zeros(K + 1, dtype=np.int64)
+    best = np.full(K, -1, dtype=np.int64)
+    for i in prange(K):
+        cand = np.empty(wmax, dtype=np.int64)
+        n = _row_candidates(parent[i], cptr, cidx, child_ptr, child_idx, cand)
+        top = -np.inf
+        c = 0
+        for t in range(n):
+            j = cand[t]
+            sc = _score(gx, gy, i, j)
+            if sc > top or best[i] < 0:
+                top, best[i] = sc, j
+            c += _kept(gx, gy, i, j, sc, te)
+        if n and not _kept(gx, gy, i, best[i], top, te):
+            c += 1
+        counts[i + 1] = c
+    ptr = np.cumsum(counts)
+    idx = np.empty(ptr[-1], dtype=np.int64)
+    for i in prange(K):
+        cand = np.empty(wmax, dtype=np.int64)
+        n = _row_candidates(parent[i], cptr, cidx, child_ptr, child_idx, cand)
+        p = ptr[i]
+        for t in range(n):
+            j = cand[t]
+            if j == best[i] or _kept(gx, gy, i, j, _score(gx, gy, i, j), te):
+                idx[p] = j
+                p += 1
+        idx[ptr[i] : ptr[i + 1]].sort()
+    return ptr, idx, best
+
+
+@njit(cache=True)
+def transpose(ptr, idx, ncols):
+    """The CSR of the transposed pattern (rows sorted, since rows are visited in order)."""
+    counts = np.zeros(ncols + 1, dtype=np.int64)
+    for q in range(idx.shape[0]):
+        counts[idx[q] + 1] += 1
+    tptr = np.cumsum(counts)
+    fill = tptr[:-1].copy()
+    tidx = np.empty(idx.shape[0], dtype=np.int64)
+    for i in range(ptr.shape[0] - 1):
+        for q in range(ptr[i], ptr[i + 1]):
+            j = idx[q]
+            tidx[fill[j]] = i
+            fill[j] += 1
+    return tptr, tidx
+
+
+@njit(cache=True)
+def _merged_size(a, b) -> int:
+    """Size of the union of two sorted lists without duplicates."""
+    i = j = n = 0
+    while i < a.shape[0] or j < b.shape[0]:
+        if j == b.shape[0] or (i < a.shape[0] and a[i] < b[j]):
+            i += 1
+        elif i == a.shape[0] or b[j] < a[i]:
+            j += 1
+        else:
+            i += 1
+            j += 1
+        n += 1
+    return n
+
+
+@njit(cache=True)
+def _merge_into(a, b, out) -> None:
+    i = j = n = 0
+    while i < a.shape[0] or j < b.shape[0]:
+        if j == b.shape[0] or (i < a.shape[0] and a[i] < b[j]):
+            out[n] = a[i]
+            i += 1
+        elif i == a.shape[0] or b[j] < a[i]:
+            out[n] = b[j]
+            j += 1
+        else:
+            out[n] = a[i]
+            i += 1
+            j += 1
+        n += 1
+
+
+@njit(parallel=True, cache=True)
+def union(ptr_a, idx_a, ptr_b, idx_b):
+    """Row-wise union of two CSR patterns with the same rows (sorted, no duplicates)."""
+    K = ptr_a.shape[0] - 1
+    counts = np.zeros(K + 1, dtype=np.int64)
+    for i in prange(K):
+        a, b = idx_a[ptr_a[i] : ptr_a[i + 1]], idx_b[ptr_b[i] : ptr_b[i + 1]]
+        counts[i + 1] = _merged_size(a, b)
+    ptr = np.cumsum(counts)
+    idx = np.empty(ptr[-1], dtype=np.int64)
+    for i in prange(K):
+        a, b = idx_a[ptr_a[i] : ptr_a[i + 1]], idx_b[ptr_b[i] : ptr_b[i + 1]]
+        _merge_into(a, b, idx[ptr[i] : ptr[i + 1]])
+    return ptr, idx
+
+
+@njit(parallel=True, cache=True)
+def dense_blocks(gx, gy, te):
+    """Kept blocks among all Kx x Ky pairs: the rule, the best of every row and the best
+    of every column. Returns the CSR (ptr, idx)."""
+    Kx, Ky = gx[0].shape[0], gy[0].shape[0]
+    keep = np.zeros((Kx, Ky), dtype=np.bool_)
+    for I in prange(Kx):
+        top, arg = -np.inf, 0
+        for J in range(Ky):
+            sc = _score(gx, gy, I, J)
+            keep[I, J] = _kept(gx, gy, I, J, sc, te)
+            if sc > top:
+                top, arg = sc, J
+        keep[I, arg] = True
+    for J in prange(Ky):
+        top, arg = -np.inf, 0
+        for I in range(Kx):
+            sc = _score(gx, gy, I, J)
+            if sc > top:
+                top, arg = sc, I
+        keep[arg, J] = True
+    counts = np.zeros(Kx + 1, dtype=np.int64)
+    for I in range(Kx):
+        counts[I + 1] = keep[I].sum()
+    ptr = np.cumsum(counts)
+    idx = np.empty(ptr[-1], dtype=np.int64)
+    for I in prange(Kx):
+        p = ptr[I]
+        for J in range(Ky):
+            if keep[I, J]:
+                idx[p] = J
+                p += 1
+    return ptr, idx
+
+
+@njit(cache=True)
+def ranges(ptr, idx, x_offsets, y_offsets):
+    """Blocks -> column ranges of the sorted y (consecutive blocks merged).
+
+    Returns (row_ptr, col_lo, col_hi, kept point pairs).
+    """
+    K = ptr.shape[0] - 1
+    row_ptr = np.zeros(K + 1, dtype=np.int64)
+    col_lo = np.empty(idx.shape[0], dtype=np.int64)
+    col_hi = np.empty(idx.shape[0], dtype=np.int64)
+    n = 0
+    kept = 0
+    for I in range(K):
+        rows = x_offsets[I + 1] - x_offsets[I]
+        q = ptr[I]
+        while q < ptr[I + 1]:
+            J0 = idx[q]
+            J1 = J0
+            while q + 1 < ptr[I + 1] and idx[q + 1] == J1 + 1:
+                q += 1
+                J1 += 1
+            col_lo[n], col_hi[n] = y_offsets[J0], y_offsets[J1 + 1]
+            kept += rows * (col_hi[n] - col_lo[n])
+            n += 1
+            q += 1
+        row_ptr[I + 1] = n
+    return row_ptr, col_lo[:n], col_hi[:n], kept
