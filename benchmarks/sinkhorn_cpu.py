@@ -1,7 +1,8 @@
 """Sinkhorn divergence on CPU, 10,000 vs 10,000 3D points: brenier vs GeomLoss (issue 3).
 
 Data: the convex-gradient construction on the Nefertiti scan (`_shapes.py`), so the
-exact OT cost is known. brenier runs at its defaults (online kernel, tolerance 1e-3);
+exact OT cost is known. brenier runs at its defaults (``auto``: the multiscale backend
+at this size, final tolerance 1e-4), with looser tolerances, and with the online kernel;
 GeomLoss runs its CPU backends ("online" and "multiscale" through KeOps, "tensorized"
 where it fits) at scalings 0.5 (its default) and 0.7 (one timed run each at 10k), on
 the same float32 data and blur. "Best GeomLoss" is its fastest run within 1% of the
@@ -13,6 +14,10 @@ Usage: python benchmarks/sinkhorn_cpu.py [-n 10000] [--blur 0.02] [--repeats 3]
 """
 
 from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see benchmarks/multiscale.py
 
 import argparse
 import subprocess
@@ -71,6 +76,29 @@ def geomloss_runs(x, y, blur, exact, repeats):
     return runs
 
 
+#: brenier's runs: defaults (``auto``), a looser tolerance (still far below 1% error
+#: here), and the online kernel at its defaults for reference.
+BRENIER_RUNS: list[dict] = [{}, {"tol": 1e-2}, {"tol": 1e-3}, {"backend": "online"}]
+
+
+def brenier_run(x, y, blur, exact, repeats, **options) -> dict:
+    t, res = median_time(lambda: brenier.solve(x, y, blur=blur, **options), repeats)
+    run = dict(
+        options=options or "defaults",
+        time=t,
+        rel_error=float(res.value) / exact - 1,
+        iterations=res.iterations,
+        backend=res.backend,
+        marginal_error=res.marginal_error,
+    )
+    print(
+        f"  brenier  {res.backend:10s} {options or 'defaults'!s:22s}: "
+        f"err {run['rel_error']:+.3%}  {t:7.2f}s ({res.iterations} iterations)",
+        flush=True,
+    )
+    return run
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("-n", type=int, default=10_000)
@@ -85,20 +113,9 @@ def main() -> None:
         f"{args.n} vs {args.n} points (Nefertiti, convex-gradient map), float32, "
         f"blur {args.blur}; exact OT {exact:.6g}"
     )
-    brenier.solve(x[:100], y[:100], blur=args.blur, backend="online")  # warm the JIT cache
-    t_ours, res = median_time(lambda: brenier.solve(x, y, blur=args.blur), args.repeats)
-    ours = dict(
-        time=t_ours,
-        rel_error=float(res.value) / exact - 1,
-        iterations=res.iterations,
-        backend=res.backend,
-        marginal_error=res.marginal_error,
-    )
-    print(
-        f"  brenier  {res.backend:10s} tol 1e-3   : err {ours['rel_error']:+.2%}  {t_ours:7.2f}s "
-        f"({res.iterations} iterations)",
-        flush=True,
-    )
+    for backend in ("online", "multiscale"):  # warm the JIT caches
+        brenier.solve(x[:3000], y[:3000], blur=args.blur, backend=backend)
+    ours_all = [brenier_run(x, y, args.blur, exact, args.repeats, **o) for o in BRENIER_RUNS]
     theirs = geomloss_runs(x, y, args.blur, exact, args.repeats)
     accurate = [r for r in theirs if abs(r["rel_error"]) <= 0.01]
     best = (
@@ -106,10 +123,14 @@ def main() -> None:
         if accurate
         else min(theirs, key=lambda r: abs(r["rel_error"]))
     )
+    good = [r for r in ours_all if abs(r["rel_error"]) <= 0.01] or ours_all
+    ours = min(good, key=lambda r: r["time"])
+    t_ours = ours["time"]
     print(
         f"\nbest GeomLoss: {best['backend']} scaling {best['scaling']} "
-        f"({best['rel_error']:+.2%}, {best['time']:.2f}s) -> brenier is "
-        f"{best['time'] / t_ours:.1f}x faster at {ours['rel_error']:+.2%}"
+        f"({best['rel_error']:+.2%}, {best['time']:.2f}s); fastest brenier run within 1%: "
+        f"{ours['options']} ({ours['rel_error']:+.2%}, {t_ours:.2f}s) -> "
+        f"{best['time'] / t_ours:.1f}x faster"
     )
 
     memory = {}
@@ -128,6 +149,7 @@ def main() -> None:
         blur=args.blur,
         exact=exact,
         brenier=ours,
+        brenier_runs=ours_all,
         geomloss=theirs,
         best_geomloss=best,
         speedup=best["time"] / t_ours,

@@ -39,10 +39,12 @@ from ..kernels import OnlinePair
 from ..results import Status
 from ..solvers._duals import damping
 from ..solvers._sinkhorn import (
+    INTERMEDIATE_TOL,
     MAX_ITER_PER_LEVEL,
     Callback,
     Interactions,
     SinkhornState,
+    rounding_floor,
     sinkhorn_loop,
 )
 from ._clustering import Clusters, cell_size_for
@@ -94,7 +96,7 @@ def _coarse_state(
         Bw,
         schedule,
         rho=opt.rho,
-        tol=opt.tol,
+        tol=None if opt.tol is None else max(opt.tol, INTERMEDIATE_TOL),
         max_iter=opt.max_iter,
         relaxation=opt.relaxation,
     )
@@ -269,6 +271,7 @@ def _run_item(
         for eps in level.temperatures:
             final = eps == schedule[-1] and level is levels[-1]
             cap = opt.max_iter if final else min(opt.max_iter, state.iteration + MAX_ITER_PER_LEVEL)
+            tol = _tolerance(opt.tol, final, eps, schedule, geo.a.dtype)
             while True:  # truncate again every RETRUNCATE iterations until converged
                 problems = _truncated_problems(geo, state, tau, eps)
                 state, status = sinkhorn_loop(
@@ -277,7 +280,7 @@ def _run_item(
                     geo.b[None],
                     [eps],
                     rho=opt.rho,
-                    tol=opt.tol,
+                    tol=tol,
                     max_iter=max(min(cap, state.iteration + RETRUNCATE), state.iteration + 1),
                     relaxation=opt.relaxation,
                     callback=opt.callback,
@@ -292,6 +295,16 @@ def _run_item(
             )
         previous = geo
     return problems, state, status
+
+
+def _tolerance(
+    tol: float | None, final: bool, eps: float, schedule: list[float], dtype: torch.dtype
+) -> float | None:
+    """The loop's tolerance at one temperature, as ``sinkhorn_loop`` sets it over a
+    whole schedule: looser at the intermediate temperatures, never below rounding."""
+    if tol is None:
+        return None
+    return max(tol if final else max(tol, INTERMEDIATE_TOL), rounding_floor(eps, schedule, dtype))
 
 
 def _stack(x: Tensor, y: Tensor, runs: list[tuple[Interactions, SinkhornState, Status]]):
