@@ -47,7 +47,7 @@ from ..solvers._sinkhorn import (
     rounding_floor,
     sinkhorn_loop,
 )
-from ._clustering import Clusters, cell_size_for
+from ._clustering import Clusters, cell_size_for, grid_clusters
 from ._hierarchy import Hierarchy, Level, plan_levels
 from ._kernel import BlockSparsePair, SortedPair
 from ._truncation import BlockSparsity, Children, potential_fit, truncate_chain
@@ -221,21 +221,32 @@ def _truncated_problems(
     return Interactions(xy=xy, yx=yx, xx=xx, yy=yy)
 
 
+#: The truncation chains start from a grid of at most this many cells (tested densely).
+CHAIN_TOP = 512
+
+
 def _hierarchies(
     x: Tensor, y: Tensor, a: Tensor, b: Tensor, clusters: int
 ) -> tuple[Hierarchy, Hierarchy]:
     """Line 1 for one batch item: nested grids halving from about ``clusters`` cells
-    (both clouds together) until the cells hold about one point."""
+    (both clouds together: the coarse stage) until the cells hold about one point, and
+    doubling above it until at most ``CHAIN_TOP`` cells (where the chains start)."""
     both = torch.cat([x, y])
     origin = both.min(0).values
     diam = float((both.max(0).values - origin).norm())
-    sides = [cell_size_for(both, clusters, max(diam, 1e-12))]
+    side = cell_size_for(both, clusters, max(diam, 1e-12))
     n = min(x.shape[0], y.shape[0])
-    hx = Hierarchy.build(x, a, origin, sides)
-    while hx.grids[-1].count < n / 2 and len(sides) < 12:
+
+    def count(s: float) -> int:
+        return grid_clusters(x, a, s, origin).count
+
+    sides, top = [side], 0
+    while count(sides[0]) > CHAIN_TOP and top < 8:
+        sides.insert(0, sides[0] * 2)
+        top += 1
+    while count(sides[-1]) < n / 2 and len(sides) < top + 12:
         sides.append(sides[-1] / 2)
-        hx = Hierarchy.build(x, a, origin, sides)
-    return hx, Hierarchy.build(y, b, origin, sides)
+    return Hierarchy.build(x, a, origin, sides, top), Hierarchy.build(y, b, origin, sides, top)
 
 
 def _run_item(
@@ -255,7 +266,8 @@ def _run_item(
     levels = plan_levels(hx, hy, schedule, block)
     log(f"grids {[g.count for g in hx.grids]} + {[g.count for g in hy.grids]}")
     coarse = levels[0]
-    state, *_ = _coarse_state([hx.grids[0]], [hy.grids[0]], coarse.temperatures, opt)
+    top = [hx.grids[hx.top]], [hy.grids[hy.top]]
+    state, *_ = _coarse_state(*top, coarse.temperatures, opt)
     log(f"coarse: {len(coarse.temperatures)} temperatures, {state.iteration} iterations")
     # The coarse kernels truncated once, for the jump: rows inherit their cell's columns.
     previous = LevelGeometry.of(coarse, hx, hy)

@@ -40,10 +40,16 @@ class Hierarchy:
     w: Tensor
     grids: tuple[Clusters, ...]
     sides: tuple[float, ...]
+    top: int = 0
 
     @classmethod
-    def build(cls, x: Tensor, w: Tensor, origin: Tensor, sides: list[float]) -> Hierarchy:
-        return cls(x, w, tuple(grid_clusters(x, w, s, origin) for s in sides), tuple(sides))
+    def build(
+        cls, x: Tensor, w: Tensor, origin: Tensor, sides: list[float], top: int = 0
+    ) -> Hierarchy:
+        """Grids of the given sides (decreasing); ``top`` is the coarse stage's grid
+        (the grids above it only start the truncation chains)."""
+        grids = tuple(grid_clusters(x, w, s, origin) for s in sides)
+        return cls(x, w, grids, tuple(sides), top)
 
     @property
     def points(self) -> int:
@@ -94,19 +100,20 @@ class Level:
 
 
 def plan_levels(hx: Hierarchy, hy: Hierarchy, schedule: list[float], block: int) -> list[Level]:
-    """The levels: grid 0 (online kernels), every ``LEVEL_STEP``-th grid while its
-    entities hold at least ``MIN_POINTS_PER_ENTITY`` points, then the points.
+    """The levels: the ``top`` grid (online kernels), every ``LEVEL_STEP``-th grid below
+    while its entities hold at least ``MIN_POINTS_PER_ENTITY`` points, then the points.
 
-    A grid-c level takes the temperatures eps > s_c^2 (its cells are smaller than the
-    blur, as in GeomLoss); the points take the rest, always at least the last one. The
-    points' blocks are the coarsest grid with at most ``block`` points per cell on
-    average; a grid level's blocks are ``BLOCK_STEP`` grids coarser.
+    A grid-c level takes the temperatures eps > s_c^2 / JUMP (cells up to twice the
+    blur); the points take the rest, always at least the last one. The points' blocks
+    are the coarsest grid with at most ``block`` points per cell on average; a grid
+    level's blocks are ``BLOCK_STEP`` grids coarser.
     """
     n = min(hx.x.shape[0], hy.x.shape[0])
     counts = [max(gx.count, gy.count) for gx, gy in zip(hx.grids, hy.grids, strict=True)]
-    clouds = [0] + [
+    top = hx.top
+    clouds = [top] + [
         c
-        for c in range(LEVEL_STEP, len(counts), LEVEL_STEP)
+        for c in range(top + LEVEL_STEP, len(counts), LEVEL_STEP)
         if n >= MIN_POINTS_PER_ENTITY * counts[c]
     ]
     point_blocks = next((t for t, k in enumerate(counts) if n <= block * k), len(counts) - 1)
@@ -117,7 +124,7 @@ def plan_levels(hx: Hierarchy, hy: Hierarchy, schedule: list[float], block: int)
             stop += 1
         # The coarse stage always starts the schedule (it may share its last temperature
         # with the points when the blur is larger than its cells).
-        temperatures = schedule[start : max(stop, 1) if c == 0 else stop]
+        temperatures = schedule[start : max(stop, 1) if c == top else stop]
         if temperatures:
             levels.append(Level(c, max(0, c - BLOCK_STEP), temperatures))
         start = stop

@@ -177,33 +177,35 @@ def union(ptr_a, idx_a, ptr_b, idx_b):
     return ptr, idx
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def dense_blocks(gx, gy, te):
     """Kept blocks among all Kx x Ky pairs: the rule, the best of every row and the best
-    of every column. Returns the CSR (ptr, idx)."""
+    of every column. Returns the CSR (ptr, idx).
+
+    Serial: the coarse grid is small (Kx * Ky <= ~10^7), and the parallel version was
+    measured 20x slower on 2 threads (0.36 s against 0.016 s for 9 calls at 500 x 700).
+    """
     Kx, Ky = gx[0].shape[0], gy[0].shape[0]
     keep = np.zeros((Kx, Ky), dtype=np.bool_)
-    for I in prange(Kx):
+    col_top, col_arg = np.full(Ky, -np.inf), np.zeros(Ky, dtype=np.int64)
+    for I in range(Kx):
         top, arg = -np.inf, 0
         for J in range(Ky):
             sc = _score(gx, gy, I, J)
             keep[I, J] = _kept(gx, gy, I, J, sc, te)
             if sc > top:
                 top, arg = sc, J
+            if sc > col_top[J]:
+                col_top[J], col_arg[J] = sc, I
         keep[I, arg] = True
-    for J in prange(Ky):
-        top, arg = -np.inf, 0
-        for I in range(Kx):
-            sc = _score(gx, gy, I, J)
-            if sc > top:
-                top, arg = sc, I
-        keep[arg, J] = True
+    for J in range(Ky):
+        keep[col_arg[J], J] = True
     counts = np.zeros(Kx + 1, dtype=np.int64)
     for I in range(Kx):
         counts[I + 1] = keep[I].sum()
     ptr = np.cumsum(counts)
     idx = np.empty(ptr[-1], dtype=np.int64)
-    for I in prange(Kx):
+    for I in range(Kx):
         p = ptr[I]
         for J in range(Ky):
             if keep[I, J]:
