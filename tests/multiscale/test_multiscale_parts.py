@@ -6,7 +6,14 @@ import pytest
 import torch
 
 from brenier.kernels import OnlinePair
-from brenier.multiscale import BlockSparsity, cell_size_for, grid_clusters, potential_fit, truncate
+from brenier.multiscale import (
+    BlockSparsity,
+    Frame,
+    cell_size_for,
+    grid_clusters,
+    potential_fit,
+    truncate,
+)
 from brenier.multiscale._kernel import BlockSparsePair, SortedPair
 
 
@@ -80,13 +87,48 @@ def test_truncation_keeps_every_block_at_large_tau_and_one_per_row(gen) -> None:
     w = torch.full((400,), 1 / 400, dtype=torch.float64)
     v = torch.full((300,), 1 / 300, dtype=torch.float64)
     cx, cy = grid_clusters(x, w, 0.25), grid_clusters(y, v, 0.25)
-    F, G = (
-        potential_fit(torch.zeros(400, dtype=x.dtype), w, x, cx),
-        potential_fit(torch.zeros(300, dtype=x.dtype), v, y, cy),
-    )
+    F = potential_fit(torch.zeros(400, dtype=x.dtype), Frame.of(w, x, cx))
+    G = potential_fit(torch.zeros(300, dtype=x.dtype), Frame.of(v, y, cy))
     xy, yx = truncate(cx, cy, F, G, eps=1.0, tau=1e6)
     assert xy.kept_pairs == 400 * 300 and yx.kept_pairs == 400 * 300
     xy, yx = truncate(cx, cy, F, G, eps=1e-4, tau=5.0)  # far apart: only the best pair
     assert 0 < xy.kept_pairs < 400 * 300
     assert bool((xy.row_ptr[1:] > xy.row_ptr[:-1]).all())  # no empty row
     assert bool((yx.row_ptr[1:] > yx.row_ptr[:-1]).all())  # no empty column
+
+
+def _visited(s: BlockSparsity, x_perm: torch.Tensor, y_perm: torch.Tensor, N: int, M: int):
+    """The (N, M) boolean mask of the pairs a block-sparse kernel visits (user order)."""
+    mask = torch.zeros(N, M, dtype=torch.bool)
+    for i in range(len(s.x_offsets) - 1):
+        rows = x_perm[s.x_offsets[i] : s.x_offsets[i + 1]]
+        for r in range(s.row_ptr[i], s.row_ptr[i + 1]):
+            mask[rows[:, None], y_perm[s.col_lo[r] : s.col_hi[r]][None, :]] = True
+    return mask
+
+
+@pytest.mark.parametrize("noise", [0.0, 0.05])
+def test_truncation_bound_is_rigorous_even_for_irregular_potentials(gen, noise) -> None:
+    # Potentials of a shifted cloud (f ~ -x . shift) plus noise at the scale of eps
+    # (irregular, as in the sparse tails of samples): no pair whose plan exponent is
+    # above -tau eps may be dropped.
+    x = torch.randn(500, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(400, 3, generator=gen, dtype=torch.float64) + 0.7
+    w, v = torch.full((500,), 1 / 500, dtype=x.dtype), torch.full((400,), 1 / 400, dtype=x.dtype)
+    shift = torch.full((3,), 0.7, dtype=x.dtype)
+    eps, tau = 0.01, 3.0
+    f = -(x @ shift) + noise * torch.randn(500, generator=gen, dtype=x.dtype)
+    g = (
+        y @ shift
+        - 0.5 * float(shift @ shift)
+        + noise * torch.randn(400, generator=gen, dtype=x.dtype)
+    )
+    cx, cy = grid_clusters(x, w, 0.6), grid_clusters(y, v, 0.6)
+    xy, yx = truncate(
+        cx, cy, potential_fit(f, Frame.of(w, x, cx)), potential_fit(g, Frame.of(v, y, cy)), eps, tau
+    )
+    exponent = f[:, None] + g[None, :] - torch.cdist(x, y).square() / 2
+    kept = _visited(xy, cx.perm, cy.perm, 500, 400)
+    assert bool(kept[exponent >= -tau * eps].all())
+    assert kept.float().mean() < 0.5  # and it does truncate
+    assert torch.equal(_visited(yx, cy.perm, cx.perm, 400, 500), kept.T)  # exact transposes

@@ -7,12 +7,13 @@ solver driver and the compiled kernels are imported on first use only.
 
 from ._backend import MULTISCALE_MIN_POINTS, MultiscaleBackend, default_clusters
 from ._clustering import Clusters, cell_size_for, grid_clusters
-from ._truncation import BlockSparsity, potential_fit, truncate
+from ._truncation import BlockSparsity, Frame, potential_fit, truncate
 
 __all__ = [
     "MULTISCALE_MIN_POINTS",
     "BlockSparsity",
     "Clusters",
+    "Frame",
     "MultiscaleBackend",
     "cell_size_for",
     "default_clusters",

@@ -50,7 +50,7 @@ from ..solvers._sinkhorn import (
 from ._clustering import Clusters, cell_size_for, grid_clusters
 from ._hierarchy import Hierarchy, Level, plan_levels
 from ._kernel import BlockSparsePair, SortedPair
-from ._truncation import BlockSparsity, Children, potential_fit, truncate_chain
+from ._truncation import BlockSparsity, Children, Frame, potential_fit, truncate_chain
 
 
 @dataclass(frozen=True)
@@ -149,20 +149,26 @@ class LevelGeometry:
     b: Tensor
     chain_x: list[Clusters]
     chain_y: list[Clusters]
+    frames_x: list[Frame]
+    frames_y: list[Frame]
     children: list[tuple[Children, Children]]
 
     @classmethod
     def of(cls, level: Level, hx: Hierarchy, hy: Hierarchy) -> LevelGeometry:
         (x, a), (y, b) = hx.cloud(level.cloud), hy.cloud(level.cloud)
         chain = range(level.blocks + 1)
+        cx = [hx.grouping(level.cloud, t) for t in chain]
+        cy = [hy.grouping(level.cloud, t) for t in chain]
         return cls(
             level,
             x,
             y,
             a,
             b,
-            [hx.grouping(level.cloud, t) for t in chain],
-            [hy.grouping(level.cloud, t) for t in chain],
+            cx,
+            cy,
+            [Frame.of(a, x, c) for c in cx],
+            [Frame.of(b, y, c) for c in cy],
             [(hx.children(t), hy.children(t)) for t in chain[1:]],
         )
 
@@ -182,13 +188,11 @@ def _kept(
     """
     wa, wb = {"xy": (geo.a, geo.b), "xx": (geo.a, geo.a), "yy": (geo.b, geo.b)}[sym]
     tau += math.log(max(1.0, float(wa.sum()), float(wb.sum())))
-    cx = {"xy": geo.chain_x, "xx": geo.chain_x, "yy": geo.chain_y}[sym]
-    cy = {"xy": geo.chain_y, "xx": geo.chain_x, "yy": geo.chain_y}[sym]
+    (cx, fx), (cy, fy) = ((getattr(geo, f"chain_{s}"), getattr(geo, f"frames_{s}")) for s in sym)
     k = {"xy": (0, 1), "xx": (0, 0), "yy": (1, 1)}[sym]
     children = [(pair[k[0]], pair[k[1]]) for pair in geo.children]
-    x, y = {"xy": (geo.x, geo.y), "xx": (geo.x, geo.x), "yy": (geo.y, geo.y)}[sym]
-    rows = [(c, potential_fit(f, wa, x, c)) for c in cx]
-    cols = [(c, potential_fit(g, wb, y, c)) for c in cy]
+    rows = [(c, potential_fit(f, fr)) for c, fr in zip(cx, fx, strict=True)]
+    cols = [(c, potential_fit(g, fr)) for c, fr in zip(cy, fy, strict=True)]
     return truncate_chain(rows, cols, children, eps, tau, symmetric=sym != "xy")
 
 

@@ -85,8 +85,55 @@ def _sum(labels: Tensor, values: Tensor, K: int) -> Tensor:
     return values.new_zeros(K, *values.shape[1:]).index_add_(0, labels, values)
 
 
-def potential_fit(f: Tensor, w: Tensor, x: Tensor, clusters: Clusters) -> Fit:
-    """Linear fits of the potential f (N,) of the entities x (N, D) on each cluster.
+@dataclass(frozen=True)
+class Frame:
+    """What the fits of any potential on one grouping share (it depends on the entities,
+    their weights and the grouping only, so a level computes it once).
+
+    Attributes:
+        labels: (N,) cluster of each sorted entity; ``perm`` sorts the entities.
+        weights: (N,) sorted entity weights; mass: (K,) cluster masses.
+        d: (N, D) offsets from the clusters' weighted means; shift: (K, D) mean - centroid.
+        delta: (N, D) offsets from the clusters' centroids.
+        normal: (K, D, D) regularised second moments (the least-squares matrices).
+        U, R: (K, D, D) principal axes (columns) and (K, D) extents along them.
+    """
+
+    perm: Tensor
+    labels: Tensor
+    weights: Tensor
+    mass: Tensor
+    d: Tensor
+    shift: Tensor
+    delta: Tensor
+    normal: Tensor
+    U: Tensor
+    R: Tensor
+
+    @classmethod
+    def of(cls, w: Tensor, x: Tensor, clusters: Clusters) -> Frame:
+        """The frame of the entities x (N, D) with weights w (N,) grouped by ``clusters``."""
+        K, D = clusters.count, x.shape[1]
+        ws, xs = w[clusters.perm].double(), x[clusters.perm].double()
+        labels = torch.repeat_interleave(torch.arange(K), clusters.offsets.diff())
+        mass = _sum(labels, ws, K)
+        m = _sum(labels, ws[:, None] * xs, K) / mass.clamp_min(1e-300)[:, None]
+        d = xs - m[labels]
+        cov = _sum(labels, ws[:, None, None] * d[:, :, None] * d[:, None, :], K)
+        ridge = 1e-9 * cov.diagonal(dim1=1, dim2=2).sum(-1) + 1e-300
+        normal = cov + ridge[:, None, None] * torch.eye(D, dtype=cov.dtype)
+        c = clusters.centroids.double()
+        delta = xs - c[labels]
+        U = torch.linalg.eigh(normal)[1]
+        proj = (delta[:, :, None] * U[labels]).sum(1).abs()  # (N, D): |delta . U_k|
+        R = torch.zeros(K, D, dtype=cov.dtype).scatter_reduce_(
+            0, labels[:, None].expand(-1, D), proj, "amax"
+        )
+        return cls(clusters.perm, labels, ws, mass, d, m - c, delta, normal, U, R)
+
+
+def potential_fit(f: Tensor, frame: Frame) -> Fit:
+    """Linear fits of a potential f (N,) on each cluster of a :class:`Frame`.
 
     Returns (F, A, E, U, R): on cluster I, :math:`f_i \\le F_I + A_I \\cdot (x_i - c_I)
     + E_I`, with (F, A) the weighted least-squares fit (a small ridge keeps it defined
@@ -97,33 +144,18 @@ def potential_fit(f: Tensor, w: Tensor, x: Tensor, clusters: Clusters) -> Fit:
     Clusters of zero weight get ``F = -inf``: they carry no mass, so they must never be
     the only partner of a cluster that does (its marginal could not be met).
     """
-    K, D = clusters.count, x.shape[1]
-    perm = clusters.perm
-    fs, ws, xs = f[perm].double(), w[perm].double(), x[perm].double()
-    labels = torch.repeat_interleave(torch.arange(K), clusters.offsets.diff())
-    mass = _sum(labels, ws, K)
-    safe = mass.clamp_min(torch.finfo(fs.dtype).tiny)
-    mean = _sum(labels, ws * fs, K) / safe
-    m = _sum(labels, ws[:, None] * xs, K) / safe[:, None]
-    d = xs - m[labels]
-    cov = _sum(labels, ws[:, None, None] * d[:, :, None] * d[:, None, :], K)
-    rhs = _sum(labels, (ws * (fs - mean[labels]))[:, None] * d, K)
-    ridge = 1e-9 * cov.diagonal(dim1=1, dim2=2).sum(-1) + torch.finfo(fs.dtype).tiny
-    A = torch.linalg.solve(cov + ridge[:, None, None] * torch.eye(D, dtype=fs.dtype), rhs)
-    # Everything is taken about the cluster's centroid c (the grid's, over its points).
-    c = clusters.centroids.double()
-    delta = xs - c[labels]
-    F = mean + (A * (c - m)).sum(-1)
-    residual = fs - F[labels] - (A[labels] * delta).sum(-1)
-    E = torch.full((K,), -math.inf, dtype=fs.dtype).scatter_reduce_(0, labels, residual, "amax")
-    U = torch.linalg.eigh(cov + ridge[:, None, None] * torch.eye(D, dtype=fs.dtype))[1]
-    proj = (delta[:, :, None] * U[labels]).sum(1).abs()  # (N, D): |delta . U_k|
-    R = torch.zeros(K, D, dtype=fs.dtype).scatter_reduce_(
-        0, labels[:, None].expand(-1, D), proj, "amax"
-    )
-    live = mass > 0
+    fr = frame
+    K = fr.mass.shape[0]
+    fs = f[fr.perm].double()
+    mean = _sum(fr.labels, fr.weights * fs, K) / fr.mass.clamp_min(1e-300)
+    rhs = _sum(fr.labels, (fr.weights * (fs - mean[fr.labels]))[:, None] * fr.d, K)
+    A = torch.linalg.solve(fr.normal, rhs)
+    F = mean + (A * fr.shift).sum(-1)  # the fit at the centroid
+    residual = fs - F[fr.labels] - (A[fr.labels] * fr.delta).sum(-1)
+    E = torch.full((K,), -math.inf, dtype=fs.dtype).scatter_reduce_(0, fr.labels, residual, "amax")
+    live = fr.mass > 0
     F = torch.where(live, F, -math.inf)
-    return F, torch.where(live[:, None], A, 0.0), torch.where(live, E, 0.0), U, R
+    return F, torch.where(live[:, None], A, 0.0), torch.where(live, E, 0.0), fr.U, fr.R
 
 
 @dataclass(frozen=True)
