@@ -26,6 +26,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
+import json
 import resource
 import sys
 import time
@@ -75,7 +76,14 @@ def main() -> None:
     parser.add_argument("--default-max", type=int, default=100_000)
     parser.add_argument("--name", default="multiscale", help="results/<name>.json")
     parser.add_argument("--plot", default="", help="save a log-log plot of time vs N here")
+    parser.add_argument(
+        "--plot-from", nargs="+", default=[], help="only plot the rows of these result JSONs"
+    )
     args = parser.parse_args()
+    if args.plot_from:
+        rows = [r for path in args.plot_from for r in json.loads(Path(path).read_text())["rows"]]
+        plot(rows, args.plot)
+        return
 
     try:  # warm-up: numba kernels from cache, KeOps formulas compiled once
         xs, ys, _ = brenier_pair(500)
@@ -142,13 +150,14 @@ def plot(rows: list[dict], path: str) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4.2))
     for name in dict.fromkeys(r["method"] for r in rows):
-        pts = sorted((r["n"], r["seconds"]) for r in rows if r["method"] == name)
+        last = {r["n"]: r["seconds"] for r in rows if r["method"] == name}  # latest run wins
+        pts = sorted(last.items())
         ax.loglog(*zip(*pts, strict=True), "o-", label=name)
     ax.set_xlabel("points per shape N")
     ax.set_ylabel("time (s), 2-core CPU")
     ax.set_title("Debiased Sinkhorn divergence, Nefertiti scan, blur 0.01")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(loc="lower right")
     fig.tight_layout()
     tmp = Path(path).with_suffix(".tmp.png")
     fig.savefig(tmp, dpi=110)

@@ -63,7 +63,8 @@ def brenier_value(x, y, blur, scaling, **options):
 
 
 def converged_value(x, y, blur, scaling):
-    return brenier_value(x, y, blur, scaling, tol=CONVERGED_TOL, max_iter=50_000)
+    """The reference: the online kernel (no truncation), converged to CONVERGED_TOL."""
+    return brenier_value(x, y, blur, scaling, tol=CONVERGED_TOL, max_iter=50_000, backend="online")
 
 
 def gradient_errors(x, y, blur, targets, directions=2, seed=0):

@@ -119,3 +119,18 @@ def test_anderson_option_is_validated(gen):
     x = torch.randn(5, 2, generator=gen)
     with pytest.raises(ValueError, match="anderson"):
         brenier.solve(x, x, anderson=-1)
+
+
+def test_anderson_step_never_returns_nan() -> None:
+    # Overflowing differences (the normal equations become inf/NaN) and an all-zero
+    # history (converged to rounding; hypothesis found a singular solve at tol 1e-9):
+    # the step falls back to the plain iterate instead of NaN or an exception.
+    w = torch.full((1, 4), 0.25, dtype=torch.float64)
+    for scale in (1e200, 0.0):
+        history, u = AndersonHistory(), torch.zeros(1, 4, dtype=torch.float64)
+        direction = torch.tensor([[1.0, -1.0, 2.0, 0.5]], dtype=torch.float64)
+        for k in range(4):
+            image = u + scale * direction * (k + 1)
+            nxt, history = anderson_step(history, u, image, w, memory=4)
+            assert bool(torch.isfinite(nxt).all())
+        assert torch.equal(nxt, image)

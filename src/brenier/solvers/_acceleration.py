@@ -63,6 +63,10 @@ def anderson_step(
     scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1, keepdim=True).unsqueeze(-1)
     delta = torch.finfo(u.dtype).eps * scale + torch.finfo(u.dtype).tiny
     eye = torch.eye(gram.shape[-1], dtype=u.dtype, device=u.device)
-    gamma = torch.linalg.solve(gram + delta * eye, rhs)  # (B, m, 1)
+    gamma, info = torch.linalg.solve_ex(gram + delta * eye, rhs)  # (B, m, 1)
+    # A singular system (differences all zero or denormal: converged to rounding) or a
+    # non-finite solution: plain iteration for that batch item.
+    ok = (info == 0) & torch.isfinite(gamma).all(-1).all(-1)
+    gamma = torch.where(ok[:, None, None], gamma, 0.0)
     step = (torch.stack(d_image, -1) @ gamma).squeeze(-1)
     return image - step, new
