@@ -58,7 +58,7 @@ def _morton(cells: Tensor, bits: int) -> Tensor:
     return code
 
 
-def _cell_ids(x: Tensor, origin: Tensor, side: float) -> Tensor:
+def cell_ids(x: Tensor, origin: Tensor, side: float) -> Tensor:
     """One int64 id per point, equal iff the points share a grid cell.
 
     Ids follow the Z-order curve when D * bits fits in 62 bits (so that clusters
@@ -85,7 +85,7 @@ def grid_clusters(x: Tensor, w: Tensor, side: float, origin: Tensor | None = Non
     """
     with torch.no_grad():
         x, w = x.detach(), w.detach()
-        ids = _cell_ids(x, x.min(0).values if origin is None else origin, side)
+        ids = cell_ids(x, x.min(0).values if origin is None else origin, side)
         _, labels, counts = torch.unique(ids, return_inverse=True, return_counts=True)
         perm = torch.argsort(labels, stable=True)
         inverse = torch.empty_like(perm)
@@ -103,7 +103,7 @@ def grid_clusters(x: Tensor, w: Tensor, side: float, origin: Tensor | None = Non
 
 
 def _count(x: Tensor, side: float) -> int:
-    return int(torch.unique(_cell_ids(x, x.min(0).values, side)).numel())
+    return int(torch.unique(cell_ids(x, x.min(0).values, side)).numel())
 
 
 def cell_size_for(x: Tensor, target: int, diameter: float, trials: int = 6) -> float:

@@ -47,7 +47,7 @@ from ..solvers._sinkhorn import (
     rounding_floor,
     sinkhorn_loop,
 )
-from ._clustering import Clusters, cell_size_for, grid_clusters
+from ._clustering import Clusters, cell_ids, cell_size_for
 from ._hierarchy import Hierarchy, Level, plan_levels
 from ._kernel import BlockSparsePair, SortedPair
 from ._truncation import BlockSparsity, Children, Frame, potential_fit, truncate_chain
@@ -236,8 +236,8 @@ def _hierarchies(
     side = cell_size_for(both, clusters, max(diam, 1e-12))
     n = min(x.shape[0], y.shape[0])
 
-    def count(s: float) -> int:
-        return grid_clusters(x, a, s, origin).count
+    def count(s: float) -> int:  # non-empty cells only, without building the clusters
+        return int(torch.unique(cell_ids(x, origin, s)).numel())
 
     sides, top = [side], 0
     while count(sides[0]) > CHAIN_TOP and top < 8:
