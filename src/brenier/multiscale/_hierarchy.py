@@ -27,6 +27,9 @@ LEVEL_STEP = 1
 BLOCK_STEP = 2
 #: Intermediate levels have at least this many points per entity on average.
 MIN_POINTS_PER_ENTITY = 2
+#: A jump to the points from a level this many times smaller is prepared on the
+#: finest grid level, at the points' first temperature.
+PRESOLVE_RATIO = 16
 #: A grid level runs while eps > side^2 / JUMP: cells up to twice the blur (measured:
 #: JUMP = 1, cells below the blur as in GeomLoss, costs 2-3x more at 10^4-10^5 points).
 JUMP = 4.0
@@ -128,5 +131,12 @@ def plan_levels(hx: Hierarchy, hy: Hierarchy, schedule: list[float], block: int)
         if temperatures:
             levels.append(Level(c, max(0, c - BLOCK_STEP), temperatures))
         start = stop
+    finest = clouds[-1]
+    if levels[-1].cloud != finest and n >= PRESOLVE_RATIO * counts[levels[-1].cloud]:
+        # A long jump to the points (the schedule ended while the grids were still
+        # coarse): solve the points' first temperature on the finest grid first, so
+        # that the points start near its solution (measured at 10^6 points, blur 0.01: one
+        # iteration at the points instead of five, 36 s instead of 57-64 s).
+        levels.append(Level(finest, max(0, finest - BLOCK_STEP), schedule[start : start + 1]))
     levels.append(Level(hx.points, point_blocks, schedule[start:]))
     return levels
