@@ -29,7 +29,7 @@ BLOCK_STEP = 2
 MIN_POINTS_PER_ENTITY = 2
 #: A jump to the points from a level this many times smaller is prepared on the
 #: finest grid level, at the points' first temperature.
-PRESOLVE_RATIO = 16
+PRESOLVE_RATIO = 4
 #: A grid level runs while eps > side^2 / JUMP: cells up to twice the blur (measured:
 #: JUMP = 1, cells below the blur as in GeomLoss, costs 2-3x more at 10^4-10^5 points).
 JUMP = 4.0
