@@ -58,7 +58,7 @@ def _morton(cells: Tensor, bits: int) -> Tensor:
     return code
 
 
-def cell_ids(x: Tensor, origin: Tensor, side: float) -> Tensor:
+def _cell_ids(x: Tensor, origin: Tensor, side: float) -> Tensor:
     """One int64 id per point, equal iff the points share a grid cell.
 
     Ids follow the Z-order curve when D * bits fits in 62 bits (so that clusters
@@ -77,6 +77,15 @@ def cell_ids(x: Tensor, origin: Tensor, side: float) -> Tensor:
     return torch.unique(cells, dim=0, return_inverse=True)[1]
 
 
+def sorted_groups(labels: Tensor, counts: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(perm, inverse, offsets) that sort items by their group ``labels`` (stably), with
+    ``counts`` items per group: group k is ``sorted[offsets[k]:offsets[k + 1]]``."""
+    perm = torch.argsort(labels, stable=True)
+    inverse = torch.empty_like(perm)
+    inverse[perm] = torch.arange(perm.numel())
+    return perm, inverse, torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+
+
 def grid_clusters(x: Tensor, w: Tensor, side: float, origin: Tensor | None = None) -> Clusters:
     """Clusters the points x (N, D) with weights w (N,) on a grid of side ``side``.
 
@@ -85,13 +94,10 @@ def grid_clusters(x: Tensor, w: Tensor, side: float, origin: Tensor | None = Non
     """
     with torch.no_grad():
         x, w = x.detach(), w.detach()
-        ids = cell_ids(x, x.min(0).values if origin is None else origin, side)
+        ids = _cell_ids(x, x.min(0).values if origin is None else origin, side)
         _, labels, counts = torch.unique(ids, return_inverse=True, return_counts=True)
-        perm = torch.argsort(labels, stable=True)
-        inverse = torch.empty_like(perm)
-        inverse[perm] = torch.arange(perm.numel())
+        perm, inverse, offsets = sorted_groups(labels, counts)
         K = counts.numel()
-        offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
         weights = torch.zeros(K, dtype=x.dtype).index_add_(0, labels, w)
         ww = torch.where(weights[labels] > 0, w, 1.0 / counts[labels].to(x.dtype))
         sums = torch.zeros(K, x.shape[1], dtype=x.dtype).index_add_(0, labels, ww[:, None] * x)
@@ -103,7 +109,7 @@ def grid_clusters(x: Tensor, w: Tensor, side: float, origin: Tensor | None = Non
 
 
 def _count(x: Tensor, side: float) -> int:
-    return int(torch.unique(cell_ids(x, x.min(0).values, side)).numel())
+    return int(torch.unique(_cell_ids(x, x.min(0).values, side)).numel())
 
 
 def cell_size_for(x: Tensor, target: int, diameter: float, trials: int = 6) -> float:

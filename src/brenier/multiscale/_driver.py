@@ -1,12 +1,11 @@
 """The coarse-to-fine Sinkhorn driver: levels of nested grids, then the points.
 
-1. Bin both clouds on nested voxel grids of sides s_0 / 2^t (``_hierarchy.py``): grid
-   0 holds about ``clusters`` cells. The levels of the solve are grid 0, every second
-   grid below while its cells hold a few points, then the points.
-2. Coarse stage: the Sinkhorn loop between the grid-0 centroids (online kernels, batch
-   items padded with zero-weight clusters) at every temperature eps > s_0^2 of the
-   schedule, where the cells are smaller than the blur; then its kernel truncated
-   once (each cell is its own block), for the jump.
+1. Bin both clouds on nested voxel grids of sides s_0 / 2^t (``_hierarchy.py``): the
+   *top* grid holds about ``clusters`` cells. The levels of the solve are the top grid,
+   the finer grids while their cells hold a few points, then the points
+   (:func:`~._hierarchy.plan_levels`).
+2. Coarse stage: the Sinkhorn loop between the top grid's centroids (online kernels)
+   at its temperatures; then its kernel truncated once, for the jump.
 3. Jump to the next level: extrapolate the potentials with one softmin against the
    previous level's entities (and alike for g, f_aa, g_bb),
 
@@ -31,7 +30,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -47,7 +45,7 @@ from ..solvers._sinkhorn import (
     rounding_floor,
     sinkhorn_loop,
 )
-from ._clustering import Clusters, cell_ids, cell_size_for
+from ._clustering import Clusters, cell_size_for, grid_clusters
 from ._hierarchy import Hierarchy, Level, plan_levels
 from ._kernel import BlockSparsePair, SortedPair
 from ._truncation import BlockSparsity, Children, Frame, potential_fit, truncate_chain
@@ -65,20 +63,11 @@ class LoopOptions:
     debias: bool
 
 
-def _pad(rows: list[Tensor], fill: float = 0.0) -> Tensor:
-    K = max(r.shape[0] for r in rows)
-    out = rows[0].new_full((len(rows), K, *rows[0].shape[1:]), fill)
-    for b, r in enumerate(rows):
-        out[b, : r.shape[0]] = r
-    return out
-
-
 def _coarse_state(
-    cx: list[Clusters], cy: list[Clusters], schedule: list[float], opt: LoopOptions
-) -> tuple[SinkhornState, Tensor, Tensor, Tensor, Tensor]:
-    """Line 2: the loop between the centroids; returns the state and padded clusters."""
-    X, Y = _pad([c.centroids for c in cx]), _pad([c.centroids for c in cy])
-    A, Bw = _pad([c.weights for c in cx]), _pad([c.weights for c in cy])
+    cx: Clusters, cy: Clusters, schedule: list[float], opt: LoopOptions
+) -> SinkhornState:
+    """Line 2: the loop between the centroids of one batch item (batch dimension 1)."""
+    X, Y, A, Bw = cx.centroids[None], cy.centroids[None], cx.weights[None], cy.weights[None]
     problems = Interactions(
         xy=OnlinePair(X, Y, p=2),
         yx=OnlinePair(Y, X, p=2),
@@ -95,7 +84,7 @@ def _coarse_state(
         max_iter=opt.max_iter,
         relaxation=opt.relaxation,
     )
-    return state, X, Y, A, Bw
+    return state
 
 
 def _inherit(kernel: BlockSparsePair, rows: Clusters, x: Tensor) -> BlockSparsePair:
@@ -104,15 +93,8 @@ def _inherit(kernel: BlockSparsePair, rows: Clusters, x: Tensor) -> BlockSparseP
     kept columns (line 3)."""
     (item,) = kernel.items
     s = item.blocks
-    sizes = rows.offsets.diff().numpy()
-    cols = np.bincount(
-        np.repeat(np.arange(sizes.shape[0]), np.diff(s.row_ptr)),
-        weights=s.col_hi - s.col_lo,
-        minlength=sizes.shape[0],
-    )
-    blocks = BlockSparsity(
-        rows.offsets.numpy(), s.row_ptr, s.col_lo, s.col_hi, int((sizes * cols).sum())
-    )
+    kept = int((rows.offsets.diff().numpy() * s.columns).sum())
+    blocks = BlockSparsity(rows.offsets.numpy(), s.row_ptr, s.col_lo, s.col_hi, kept)
     jump = SortedPair(rows.perm, rows.inverse, item.y_perm, blocks)
     return BlockSparsePair(x[None], kernel.y, (jump,))
 
@@ -172,6 +154,12 @@ class LevelGeometry:
             [(hx.children(t), hy.children(t)) for t in chain[1:]],
         )
 
+    def grouping(self, t: int, hx: Hierarchy, hy: Hierarchy) -> tuple[Clusters, Clusters]:
+        """The level's entities of both clouds grouped by grid t (the chain's, if in it)."""
+        if t < len(self.chain_x):
+            return self.chain_x[t], self.chain_y[t]
+        return hx.grouping(self.level.cloud, t), hy.grouping(self.level.cloud, t)
+
 
 def _kept(
     geo: LevelGeometry, sym: str, f: Tensor, g: Tensor, eps: float, tau: float
@@ -229,23 +217,24 @@ def _hierarchies(
 ) -> tuple[Hierarchy, Hierarchy]:
     """Line 1 for one batch item: nested grids halving from about ``clusters`` cells
     (both clouds together: the coarse stage) until the cells hold about one point, and
-    doubling above it until at most ``CHAIN_TOP`` cells (where the chains start)."""
+    doubling above it until at most ``CHAIN_TOP`` cells (where the chains start). Each
+    grid of x is binned once: the sizing probes are the grids themselves."""
     both = torch.cat([x, y])
     origin = both.min(0).values
     diam = float((both.max(0).values - origin).norm())
     side = cell_size_for(both, clusters, max(diam, 1e-12))
     n = min(x.shape[0], y.shape[0])
-
-    def count(s: float) -> int:  # non-empty cells only, without building the clusters
-        return int(torch.unique(cell_ids(x, origin, s)).numel())
-
+    grids = [grid_clusters(x, a, side, origin)]
     sides, top = [side], 0
-    while count(sides[0]) > CHAIN_TOP and top < 8:
+    while grids[0].count > CHAIN_TOP and top < 8:
         sides.insert(0, sides[0] * 2)
+        grids.insert(0, grid_clusters(x, a, sides[0], origin))
         top += 1
-    while count(sides[-1]) < n / 2 and len(sides) < top + 12:
+    while grids[-1].count < n / 2 and len(sides) < top + 12:
         sides.append(sides[-1] / 2)
-    return Hierarchy.build(x, a, origin, sides, top), Hierarchy.build(y, b, origin, sides, top)
+        grids.append(grid_clusters(x, a, sides[-1], origin))
+    hx = Hierarchy(x, a, tuple(grids), tuple(sides), top)
+    return hx, Hierarchy.build(y, b, origin, sides, top)
 
 
 def _run_item(
@@ -265,8 +254,7 @@ def _run_item(
     levels = plan_levels(hx, hy, schedule, block)
     log(f"grids {[g.count for g in hx.grids]} + {[g.count for g in hy.grids]}")
     coarse = levels[0]
-    top = [hx.grids[hx.top]], [hy.grids[hy.top]]
-    state, *_ = _coarse_state(*top, coarse.temperatures, opt)
+    state = _coarse_state(hx.grids[hx.top], hy.grids[hy.top], coarse.temperatures, opt)
     log(f"coarse: {len(coarse.temperatures)} temperatures, {state.iteration} iterations")
     # The coarse kernels truncated once, for the jump: rows inherit their cell's columns.
     previous = LevelGeometry.of(coarse, hx, hy)
@@ -274,10 +262,7 @@ def _run_item(
     status = Status.NOT_CHECKED
     for level in levels[1:]:
         geo = LevelGeometry.of(level, hx, hy)
-        rows = (
-            hx.grouping(level.cloud, previous.level.blocks),
-            hy.grouping(level.cloud, previous.level.blocks),
-        )
+        rows = geo.grouping(previous.level.blocks, hx, hy)
         state = _jump(state, problems, rows, (geo.x, geo.y), (previous.a, previous.b), opt.rho)
         for eps in level.temperatures:
             final = eps == schedule[-1] and level is levels[-1]

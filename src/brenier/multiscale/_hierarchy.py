@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._clustering import Clusters, grid_clusters
+from ._clustering import Clusters, grid_clusters, sorted_groups
 from ._truncation import Children
 
 #: Grids between two intermediate levels (the entity count grows ~ 2^(step d)).
@@ -79,11 +79,7 @@ class Hierarchy:
         """
         g = self.grids[t]
         labels = g.labels[self._first_points(level)]
-        perm = torch.argsort(labels, stable=True)
-        inverse = torch.empty_like(perm)
-        inverse[perm] = torch.arange(perm.numel())
-        counts = torch.bincount(labels, minlength=g.count)
-        offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+        perm, inverse, offsets = sorted_groups(labels, torch.bincount(labels, minlength=g.count))
         return Clusters(perm, inverse, offsets, g.centroids, g.weights, g.radii, labels)
 
     def children(self, t: int) -> Children:

@@ -65,11 +65,16 @@ class BlockSparsity:
     kept_pairs: int
 
     @functools.cached_property
+    def columns(self) -> np.ndarray:
+        """(K,) the number of kept columns of each cluster."""
+        rows = np.repeat(np.arange(self.row_ptr.shape[0] - 1), np.diff(self.row_ptr))
+        counts = np.bincount(rows, weights=self.col_hi - self.col_lo)
+        return np.pad(counts, (0, self.row_ptr.shape[0] - 1 - counts.shape[0]))
+
+    @property
     def width(self) -> int:
         """The largest number of kept columns of one cluster (the kernels' buffers)."""
-        rows = np.repeat(np.arange(self.row_ptr.shape[0] - 1), np.diff(self.row_ptr))
-        cols = np.bincount(rows, weights=self.col_hi - self.col_lo)
-        return max(1, int(cols.max())) if cols.size else 1
+        return max(1, int(self.columns.max())) if self.columns.size else 1
 
     @classmethod
     def full(cls, N: int, M: int) -> BlockSparsity:
@@ -217,8 +222,7 @@ def truncate(
         eps: temperature.
         tau: truncation threshold (dropped entries are below exp(-tau) of the plan).
     """
-    ptr, idx = _nb.dense_blocks(_geometry(cx, F), _geometry(cy, G), tau * eps)
-    return _both_ways(ptr, idx, cx, cy, symmetric=False)
+    return truncate_chain([(cx, F)], [(cy, G)], [], eps, tau)
 
 
 def _select_step(
