@@ -180,7 +180,9 @@ def _kept(
     k = {"xy": (0, 1), "xx": (0, 0), "yy": (1, 1)}[sym]
     children = [(pair[k[0]], pair[k[1]]) for pair in geo.children]
     rows = [(c, potential_fit(f, fr)) for c, fr in zip(cx, fx, strict=True)]
-    cols = [(c, potential_fit(g, fr)) for c, fr in zip(cy, fy, strict=True)]
+    cols = (
+        rows if sym != "xy" else [(c, potential_fit(g, fr)) for c, fr in zip(cy, fy, strict=True)]
+    )
     return truncate_chain(rows, cols, children, eps, tau, symmetric=sym != "xy")
 
 
