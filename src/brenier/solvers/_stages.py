@@ -71,10 +71,20 @@ class Interaction:
 
 @dataclass(frozen=True)
 class Stage:
-    """One temperature and the interactions of every problem at it."""
+    """One temperature and the interactions of every problem at it.
+
+    Attributes:
+        eps: the temperature.
+        interactions: one per problem of the objective.
+        refits: whether the strategy builds the next stage's kernels from the potentials
+            found here (multiscale truncation): the loop then converges every problem at
+            this stage, not only the pair problems, and keeps Anderson's acceleration at
+            the rounding floor (see ``sinkhorn_loop``).
+    """
 
     eps: float
     interactions: tuple[Interaction, ...]
+    refits: bool = False
 
 
 @dataclass(frozen=True)
