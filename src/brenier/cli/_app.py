@@ -64,7 +64,8 @@ def run(argv: Sequence[str] | None = None) -> int:
         status = command.main(args, prog_name="brenier", standalone_mode=False)
     except TyperException as error:
         if type(error).__name__ == "NoArgsIsHelpError":  # `brenier` alone: the help
-            print(error.format_message(), file=sys.stderr)
+            if error.format_message().strip():  # (typer's rich help is already printed)
+                print(error.format_message(), file=sys.stderr)
             return EXIT_USAGE
         hint = f" (see 'brenier {args[0]} --help')" if args and args[0] in _commands() else ""
         report(f"{error.format_message()}{hint}")
