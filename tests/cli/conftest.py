@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _clitools import Outcome
 
 from brenier.cli import run
+
+from ._clitools import Outcome
 
 
 @pytest.fixture

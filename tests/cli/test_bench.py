@@ -7,9 +7,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _clitools import assert_one_line_error, run_process
 
 from brenier.cli._bench import brenier_pair
+
+from ._clitools import assert_one_line_error, run_process
 
 
 def test_brenier_pairs_have_the_identity_as_optimal_matching():

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _chromium import find_chromium, open_page
-from _clitools import assert_one_line_error, run_process
+
+from ._chromium import find_chromium, open_page
+from ._clitools import assert_one_line_error, run_process
 
 needs_chromium = pytest.mark.skipif(
     find_chromium() is None,

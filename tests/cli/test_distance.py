@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _clitools import assert_one_line_error, run_process
 
 import brenier
+
+from ._clitools import assert_one_line_error, run_process
 
 
 def test_json_reports_the_divergence_its_backend_and_its_error(cli, shapes):

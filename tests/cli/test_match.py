@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from _clitools import assert_one_line_error, run_process
 
 import brenier
+
+from ._clitools import assert_one_line_error, run_process
 
 
 def test_matching_is_the_optimal_assignment(cli, shapes, tmp_path: Path):
