@@ -83,10 +83,15 @@ def test_existing_output_needs_force_and_inputs_are_untouched(cli, shapes, tmp_p
         (("a.npy", "b.npy", "-o", "no/such/folder/out.npz"), "does not exist"),
         (("a.npy", "b.npy", "--reach", "0.5", "--kind", "matching"), "balanced"),
         (("a.npy",), "Missing argument"),
+        (("a.npy", "missing.npy"), "no such file"),
+        (("junk.npy", "b.npy"), "not a valid .npy file"),
+        (("vector.npy", "b.npy"), "expected points of shape (N, D)"),
+        (("a.npy", "d.npz"), "same D"),
     ],
 )
 def test_bad_usage_exits_2(cli, shapes, tmp_path, args, words):
     args = [str(shapes[a]) if a in shapes else a for a in args]
+    args = [str(tmp_path / a) if a == "missing.npy" else a for a in args]
     if "-o" not in args:
         args += ["-o", str(tmp_path / "out.npz")]
     else:
