@@ -37,8 +37,8 @@ bench: setup
 	$(PY) benchmarks/sinkhorn_accuracy.py
 
 lint: setup
-	$(VENV)/bin/ruff check src tests benchmarks examples
-	$(VENV)/bin/ruff format --check src tests benchmarks examples
+	$(VENV)/bin/ruff check src tests benchmarks examples docs/conf.py
+	$(VENV)/bin/ruff format --check src tests benchmarks examples docs/conf.py
 
 format: setup
 	$(VENV)/bin/ruff format src tests benchmarks examples

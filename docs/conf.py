@@ -16,7 +16,7 @@ import brenier
 
 project = "brenier"
 author = "The brenier developers"
-copyright = "The brenier developers, BSD-3-Clause"  # noqa: A001
+copyright = "The brenier developers, BSD-3-Clause"
 release = version = brenier.__version__
 
 extensions = [
@@ -49,8 +49,9 @@ suppress_warnings = ["myst.header", "config.cache"]
 _OUTSIDE_BACKTICKS = re.compile(r"(`[^`]*`)|\|")
 
 
-def _escape_bars(app: object, what: str, name: str, obj: object, options: object,
-                 lines: list[str]) -> None:
+def _escape_bars(
+    app: object, what: str, name: str, obj: object, options: object, lines: list[str]
+) -> None:
     """Docstrings write norms as |x - y| in plain text, which reStructuredText reads as a
     substitution: escape the bars outside inline literals, math roles and tables."""
     in_math = False
@@ -68,6 +69,7 @@ def _escape_bars(app: object, what: str, name: str, obj: object, options: object
 
 def setup(app: object) -> None:
     app.connect("autodoc-process-docstring", _escape_bars)  # type: ignore[attr-defined]
+
 
 # -- the gallery --------------------------------------------------------------------
 # The examples draw with matplotlib's Figure (no pyplot, no global state) and save
@@ -94,7 +96,7 @@ class _WrittenPictures:
         folder = _OUT / Path(block_vars["src_file"]).stem
         written = sorted(p for p in folder.glob("*") if p.suffix in (".png", ".gif"))
         paths = []
-        for picture, target in zip(written, block_vars["image_path_iterator"]):
+        for picture, target in zip(written, block_vars["image_path_iterator"], strict=False):
             target = Path(target).with_suffix(picture.suffix)
             shutil.copyfile(picture, target)
             picture.unlink()
