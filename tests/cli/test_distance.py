@@ -127,3 +127,16 @@ def test_the_installed_command_runs(shapes):
     assert json.loads(out.stdout)["value"] > 0
     missing = run_process("distance", shapes["a.npy"], "missing.npy")
     assert_one_line_error(missing, 2, "no such file")
+
+
+def test_default_blur_is_one_percent_of_the_shapes_extent(cli, shapes):
+    x, y = (np.load(shapes[n]) for n in ("a.npy", "b.npy"))
+    scaled = shapes["a.npy"].with_name("a_mm.npy")
+    np.save(scaled, 1000 * x)  # the same shape in millimetres instead of metres
+    np.save(shapes["b.npy"].with_name("b_mm.npy"), 1000 * y)
+    metres = json.loads(cli("distance", shapes["a.npy"], shapes["b.npy"], "--json").stdout)
+    millimetres = json.loads(cli("distance", scaled, scaled.with_name("b_mm.npy"), "--json").stdout)
+    extent = np.ptp(np.concatenate([x, y]), axis=0).max()
+    assert metres["blur"] == pytest.approx(0.01 * extent, rel=1e-12)
+    assert millimetres["blur"] == pytest.approx(1000 * metres["blur"], rel=1e-9)
+    assert millimetres["value"] == pytest.approx(1e6 * metres["value"], rel=1e-3)

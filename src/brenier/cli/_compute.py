@@ -55,6 +55,20 @@ def sinkhorn(a: Shape, b: Shape, callback: Any = None, **options: Any) -> tuple[
     return result, time.perf_counter() - start
 
 
+#: The default blur, as a fraction of the shapes' extent.
+RELATIVE_BLUR = 0.01
+
+
+def resolve_blur(blur: float | None, a: Shape, b: Shape) -> float:
+    """The blur given, else 1% of the largest side of both shapes' bounding box (files
+    come in any unit: millimetres, metres, pixels)."""
+    if blur is not None:
+        return blur
+    both = np.concatenate([a.points, b.points])
+    extent = float(np.ptp(both, axis=0).max())
+    return RELATIVE_BLUR * extent if extent > 0 else 1.0
+
+
 def sinkhorn_record(
     a: Shape, b: Shape, quiet: bool, **options: Any
 ) -> tuple[OTResult, dict[str, Any]]:

@@ -7,12 +7,11 @@ from typing import Annotated, Any
 
 import typer
 
-from ._compute import describe, exact, exact_reason, relative_error, sinkhorn_record
+from ._compute import describe, exact, exact_reason, relative_error, resolve_blur, sinkhorn_record
 from ._errors import InputError
 from ._options import (
     PLOT_SUFFIXES,
     Backend,
-    Blur,
     Debug,
     Force,
     Json,
@@ -22,6 +21,7 @@ from ._options import (
     Reach,
     Samples,
     Seed,
+    ShapeBlur,
     Tol,
 )
 from ._output import check_output, print_json
@@ -44,7 +44,7 @@ Reference = Annotated[
 def distance(
     source: Annotated[Path, typer.Argument(help="Source shape (.npy, .npz, .csv, .obj).")],
     target: Annotated[Path, typer.Argument(help="Target shape.")],
-    blur: Blur = 0.01,
+    blur: ShapeBlur = None,
     p: Power = 2,
     reach: Reach = None,
     exact_only: Exact = False,
@@ -80,6 +80,7 @@ def distance(
         elif plot is not None:
             raise InputError("--plot with --exact draws matchings: equal sizes, uniform weights.")
     else:
+        blur = resolve_blur(blur, a, b)
         options = {"blur": blur, "p": p, "reach": reach, "backend": backend, "tol": tol}
         result, solved = sinkhorn_record(a, b, quiet, **options)
         value = solved["value"]

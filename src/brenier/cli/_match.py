@@ -11,12 +11,11 @@ import torch
 import typer
 
 from ..transport import sparse_plan
-from ._compute import computing, describe, exact, sinkhorn_record
+from ._compute import computing, describe, exact, resolve_blur, sinkhorn_record
 from ._errors import InputError
 from ._options import (
     PLOT_SUFFIXES,
     Backend,
-    Blur,
     Debug,
     Force,
     Json,
@@ -26,6 +25,7 @@ from ._options import (
     Reach,
     Samples,
     Seed,
+    ShapeBlur,
     Tol,
 )
 from ._output import check_output, print_json, write_npz
@@ -76,7 +76,7 @@ def match(
             "--threshold", min=0.0, help="Plan entries below threshold * max are dropped."
         ),
     ] = 1e-8,
-    blur: Blur = 0.01,
+    blur: ShapeBlur = None,
     p: Power = 2,
     reach: Reach = None,
     backend: Backend = "auto",
@@ -122,6 +122,7 @@ def match(
         if plot is not None:
             plot_matching(a.points, b.points, ref.permutation, plot)
     else:
+        blur = resolve_blur(blur, a, b)
         options = {"blur": blur, "p": p, "reach": reach, "backend": backend, "tol": tol}
         result, solved = sinkhorn_record(a, b, quiet, **options)
         record.update(solved)

@@ -29,6 +29,15 @@ Seed = Annotated[int, typer.Option("--seed", help="Seed of the surface sampling.
 Blur = Annotated[
     float, typer.Option("--blur", help="Entropic blur (eps = blur**p), in the points' units.")
 ]
+ShapeBlur = Annotated[
+    float | None,
+    typer.Option(
+        "--blur",
+        show_default=False,
+        help="Entropic blur in the points' units (eps = blur**p); "
+        "default: 1% of the shapes' extent (the largest side of their bounding box).",
+    ),
+]
 Power = Annotated[int, typer.Option("--p", help="Cost |x-y|^2/2 (p=2) or |x-y| (p=1).")]
 Reach = Annotated[
     float | None,
