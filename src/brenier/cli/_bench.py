@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 from typing import Annotated, Any
@@ -140,8 +141,9 @@ def _print(record: dict[str, Any]) -> None:
             str(r["iterations"]),
             f"{r['time_s']:.2f} s",
             f"{r['value']:.6g}",
-            f"{r['relative_error']:+.2%}",
+            f"{r['relative_error']:+.1e}",
         )
-    console = Console(highlight=False, soft_wrap=True)
+    # a pipe or a log gets the whole table, not one cut at 80 columns
+    console = Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 120)
     console.print(table)
     console.print(f"torch {m['torch']}, {m['cpus']} CPUs ({m['threads']} threads), {m['platform']}")
