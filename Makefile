@@ -19,10 +19,14 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q -e ".[dev]"
 	touch $(STAMP)
 
+# The layer contracts of pyproject.toml first (an import circle or an upward import
+# fails CI), then the tests.
 test: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q -m "not slow and not gpu"
 
 test-all: setup
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest -q
 
 # The report: OT between the bundled scans, written to demo-output/index.html.

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from brenier.geometry import Cost
-from brenier.kernels import DensePair, KeOpsPair, choose_backend, get_backend
+from brenier.kernels import BackendRequest, DensePair, KeOpsPair, choose_backend, get_backend
 
 pytestmark = pytest.mark.keops
 needs_pykeops = pytest.mark.skipif(
@@ -49,7 +49,7 @@ def test_keops_softmax_sum_matches_dense():
 
 
 def test_keops_is_never_auto():
-    picked = choose_backend("auto", Cost(p=2), (1, 50_000, 50_000), 4, True, None)
+    picked = choose_backend(BackendRequest("auto", Cost(p=2), (1, 50_000, 50_000), dim=3))
     assert picked.name == "online"
     assert get_backend("keops").supports(Cost(p=2))
     assert not getattr(get_backend("keops"), "memory_linear", False)

@@ -9,7 +9,13 @@ import torch
 
 import brenier
 from brenier.geometry import Cost
-from brenier.kernels import DensePair, OnlineBackend, OnlinePair, choose_backend
+from brenier.kernels import (
+    BackendRequest,
+    DensePair,
+    OnlineBackend,
+    OnlinePair,
+    choose_backend,
+)
 
 # (value, gradient) tolerances relative to the largest entry, per dtype.
 TOL = {torch.float32: (2e-5, 2e-4), torch.float64: (1e-11, 1e-9)}
@@ -144,10 +150,10 @@ def test_backend_registration_and_auto_rule():
     assert backend.memory_linear
     assert backend.supports(Cost(p=1)) and backend.supports(Cost(p=2))
     assert not backend.supports(Cost(p=None, function=lambda x, y: x @ y.transpose(1, 2)))
-    picked = choose_backend("auto", Cost(p=2), (1, 20_000, 20_000), 4, True, None)
+    picked = choose_backend(BackendRequest("auto", Cost(p=2), (1, 20_000, 20_000), dim=3))
     assert picked.name == "online"
-    assert choose_backend("online", Cost(p=1), (1, 10, 10), 4, True, None).name == "online"
-    assert choose_backend("auto", Cost(p=2), (1, 100, 100), 4, True, None).name == "dense"
+    assert choose_backend(BackendRequest("online", Cost(p=1), (1, 10, 10), dim=3)).name == "online"
+    assert choose_backend(BackendRequest("auto", Cost(p=2), (1, 100, 100), dim=3)).name == "dense"
 
 
 @pytest.mark.parametrize("p", [1, 2])

@@ -2,18 +2,20 @@
 
 from ._dense import DenseBackend, DensePair
 from ._keops import KeOpsBackend, KeOpsPair
+from ._memory import DEFAULT_MEMORY_BUDGET, memory_budget
 from ._online import OnlineBackend, OnlinePair
 from ._protocol import KernelBackend, PairKernel
 from ._registry import (
-    DEFAULT_MEMORY_BUDGET,
+    BackendRequest,
     available_backends,
     choose_backend,
+    dense_bytes,
     get_backend,
-    register_backend,
 )
 
 __all__ = [
     "DEFAULT_MEMORY_BUDGET",
+    "BackendRequest",
     "DenseBackend",
     "DensePair",
     "KeOpsBackend",
@@ -24,6 +26,7 @@ __all__ = [
     "PairKernel",
     "available_backends",
     "choose_backend",
+    "dense_bytes",
     "get_backend",
-    "register_backend",
+    "memory_budget",
 ]

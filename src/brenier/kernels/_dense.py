@@ -33,6 +33,7 @@ class DenseBackend:
     """Factory of :class:`DensePair` kernels."""
 
     name = "dense"
+    memory_linear = False
 
     def supports(self, cost: Cost) -> bool:
         return True

@@ -61,6 +61,7 @@ class KeOpsBackend:
     """Factory of :class:`KeOpsPair` kernels (p = 1 and p = 2). Needs pykeops."""
 
     name = "keops"
+    memory_linear = False  # opt-in: it compiles with a C++ compiler at first use
 
     def supports(self, cost: Cost) -> bool:
         return cost.function is None and cost.p in (1, 2)

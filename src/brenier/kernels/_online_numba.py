@@ -1,7 +1,7 @@
 """Compiled CPU kernels (numba) for the softmin and its companion reductions.
 
 All three kernels walk the rows ``i`` of x in parallel and the columns ``j`` of y in
-blocks of ``_BLOCK`` points, so that nothing of size N x M is ever stored. A block is
+blocks of ``BLOCK`` points, so that nothing of size N x M is ever stored. A block is
 first *filled* with the exponents
 
 .. math::
@@ -45,11 +45,11 @@ from torch import Tensor
 from ._online_exp import fast_exp, prefer_wide_vectors
 
 #: Columns per block: two buffers of this size stay in the L1 cache.
-_BLOCK = 1024
-_FASTMATH = True
+BLOCK = 1024
+FASTMATH = True
 
 
-@njit(fastmath=_FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def _fill(xi, yT, hb, j0, j1, c, p, buf, tmp):
     """``buf[k] = hb[j] - c * C(xi, y_j)`` for ``j = j0 + k`` in ``[j0, j1)``.
 
@@ -98,7 +98,7 @@ def _fill(xi, yT, hb, j0, j1, c, p, buf, tmp):
             buf[k] = h[k] - c * math.sqrt(tmp[k])
 
 
-@njit(fastmath=_FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def _block_sum(xi, yT, hb, j0, j1, c, p, m, tmp):
     """sum_j exp(e_j - m) over one block, e_j = hb_j - c C(xi, y_j), in one fused loop.
 
@@ -140,7 +140,7 @@ def _block_sum(xi, yT, hb, j0, j1, c, p, m, tmp):
     return acc
 
 
-@njit(fastmath=_FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def _block_max_sum(xi, yT, hb, j0, j1, c, p, tmp):
     """(max_j e_j, sum_j exp(e_j - max)) over one block: the exact, two-pass version."""
     prefer_wide_vectors()
@@ -159,12 +159,12 @@ def _block_max_sum(xi, yT, hb, j0, j1, c, p, tmp):
 _OVERFLOW = 2.0**64
 
 
-@njit(fastmath=_FASTMATH, cache=True)
-def _row_lse(xi, yT, hb, c, p, tmp):
+@njit(fastmath=FASTMATH, cache=True)
+def row_lse(xi, yT, hb, c, p, tmp):
     """log sum_j exp(hb_j - c C(xi, y_j)), exact, in about one pass over y.
 
     Each block is summed shifted by the running max m (the first exponent, then the
-    max of the blocks summed exactly). A block whose terms reach 2^64 / _BLOCK (its
+    max of the blocks summed exactly). A block whose terms reach 2^64 / BLOCK (its
     exponents exceed m by ~37: the sum may have overflowed or lost the small terms'
     precision) is summed again with its own max, and the running sum is rescaled by
     exp(m_old - m_new). Terms below m are never a problem: the term at m is 1.
@@ -173,8 +173,8 @@ def _row_lse(xi, yT, hb, c, p, tmp):
     _fill(xi, yT, hb, 0, 1, c, p, tmp, tmp)
     m = tmp[0]
     s = c - c
-    for j0 in range(0, M, _BLOCK):
-        j1 = min(j0 + _BLOCK, M)
+    for j0 in range(0, M, BLOCK):
+        j1 = min(j0 + BLOCK, M)
         acc = _block_sum(xi, yT, hb, j0, j1, c, p, m, tmp)
         if not acc < _OVERFLOW:
             bm, acc = _block_max_sum(xi, yT, hb, j0, j1, c, p, tmp)
@@ -187,29 +187,29 @@ def _row_lse(xi, yT, hb, c, p, tmp):
     return m + math.log(s)
 
 
-@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def lse_kernel(x, yT, h, c, p, nchunks, out):
     """out[b, i] = log sum_j exp(h[b, j] - c C(x[b, i], y[b, j])); x (B,N,D), yT (B,D,M)."""
     B, N, _ = x.shape
     rows = B * N
     for ch in prange(nchunks):
-        tmp = np.empty(_BLOCK, dtype=x.dtype)
+        tmp = np.empty(BLOCK, dtype=x.dtype)
         for t in range(ch * rows // nchunks, (ch + 1) * rows // nchunks):
             b = t // N
             i = t - b * N
-            out[b, i] = _row_lse(x[b, i], yT[b], h[b], c, p, tmp)
+            out[b, i] = row_lse(x[b, i], yT[b], h[b], c, p, tmp)
 
 
-@njit(fastmath=_FASTMATH, cache=True)
-def _row_planvec(xi, yT, ai, hb, VT, c, p, buf, tmp, out):
+@njit(fastmath=FASTMATH, cache=True)
+def row_planvec(xi, yT, ai, hb, VT, c, p, buf, tmp, out):
     """out[k] = sum_j exp(ai + hb_j - c C(xi, y_j)) V[k, j]."""
     prefer_wide_vectors()
     M = yT.shape[1]
     K = VT.shape[0]
     for k in range(K):
         out[k] = c - c
-    for j0 in range(0, M, _BLOCK):
-        j1 = min(j0 + _BLOCK, M)
+    for j0 in range(0, M, BLOCK):
+        j1 = min(j0 + BLOCK, M)
         L = j1 - j0
         _fill(xi, yT, hb, j0, j1, c, p, buf, tmp)
         for q in range(L):
@@ -222,21 +222,21 @@ def _row_planvec(xi, yT, ai, hb, VT, c, p, buf, tmp, out):
             out[k] += acc
 
 
-@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def planvec_kernel(x, yT, a, hb_all, VT, c, p, nchunks, out):
     """out[b, i, k] = sum_j exp(a[b, i] + h[b, j] - c C_ij) V[b, j, k]; VT is (B, K, M)."""
     B, N, _ = x.shape
     rows = B * N
     for ch in prange(nchunks):
-        buf = np.empty(_BLOCK, dtype=x.dtype)
-        tmp = np.empty(_BLOCK, dtype=x.dtype)
+        buf = np.empty(BLOCK, dtype=x.dtype)
+        tmp = np.empty(BLOCK, dtype=x.dtype)
         for t in range(ch * rows // nchunks, (ch + 1) * rows // nchunks):
             b = t // N
             i = t - b * N
-            _row_planvec(x[b, i], yT[b], a[b, i], hb_all[b], VT[b], c, p, buf, tmp, out[b, i])
+            row_planvec(x[b, i], yT[b], a[b, i], hb_all[b], VT[b], c, p, buf, tmp, out[b, i])
 
 
-@njit(fastmath=_FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def _row_gradred(xi, yT, ai, hb, WT, c, p, buf, tmp, G, S):
     """S[k] = sum_j P_j W[k, j], G[k, d] = sum_j P_j W[k, j] dC/dx_d with P_j = exp(ai + e_j)."""
     prefer_wide_vectors()
@@ -247,8 +247,8 @@ def _row_gradred(xi, yT, ai, hb, WT, c, p, buf, tmp, G, S):
         S[k] = c - c
         for d in range(D):
             G[k, d] = c - c
-    for j0 in range(0, M, _BLOCK):
-        j1 = min(j0 + _BLOCK, M)
+    for j0 in range(0, M, BLOCK):
+        j1 = min(j0 + BLOCK, M)
         L = j1 - j0
         if D == 3:  # fused: squared distances to tmp, plan entries to buf
             x0, x1, x2 = xi[0], xi[1], xi[2]
@@ -291,7 +291,7 @@ def _row_gradred(xi, yT, ai, hb, WT, c, p, buf, tmp, G, S):
                 G[k, d] += acc
 
 
-@njit(fastmath=_FASTMATH, cache=True)
+@njit(fastmath=FASTMATH, cache=True)
 def _accumulate3(xi, y0, y1, y2, P, slope, w, S, Gk, k):
     """D = 3: S[k] += sum_q P_q w_q and Gk += sum_q slope_q w_q (xi - y_q), one loop."""
     prefer_wide_vectors()
@@ -309,14 +309,14 @@ def _accumulate3(xi, y0, y1, y2, P, slope, w, S, Gk, k):
     Gk[2] += g2
 
 
-@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def gradred_kernel(x, yT, a, hb_all, WT, c, p, nchunks, G, S):
     """The gradient reduction of every row of x; G is (B, N, K, D), S is (B, N, K)."""
     B, N, _ = x.shape
     rows = B * N
     for ch in prange(nchunks):
-        buf = np.empty(_BLOCK, dtype=x.dtype)
-        tmp = np.empty(_BLOCK, dtype=x.dtype)
+        buf = np.empty(BLOCK, dtype=x.dtype)
+        tmp = np.empty(BLOCK, dtype=x.dtype)
         for t in range(ch * rows // nchunks, (ch + 1) * rows // nchunks):
             b = t // N
             i = t - b * N
@@ -325,8 +325,8 @@ def gradred_kernel(x, yT, a, hb_all, WT, c, p, nchunks, G, S):
             )
 
 
-@njit(fastmath=_FASTMATH, cache=True)
-def _row_softmin_backward(xi, yT, ai, gi, hb, c, p, buf, tmp, gx, cS, cG):
+@njit(fastmath=FASTMATH, cache=True)
+def row_softmin_backward(xi, yT, ai, gi, hb, c, p, buf, tmp, gx, cS, cG):
     """One row of the fused softmin backward: gx (D,) for this row, and adds this row's
     share of the column sums cS[j] += g_i P_ij, cG[d, j] -= g_i slope_ij (x_id - y_jd)."""
     prefer_wide_vectors()
@@ -335,8 +335,8 @@ def _row_softmin_backward(xi, yT, ai, gi, hb, c, p, buf, tmp, gx, cS, cG):
     for d in range(D):
         gx[d] = c - c
     tiny = c - c + 1e-30
-    for j0 in range(0, M, _BLOCK):
-        j1 = min(j0 + _BLOCK, M)
+    for j0 in range(0, M, BLOCK):
+        j1 = min(j0 + BLOCK, M)
         L = j1 - j0
         if D == 3:
             # Separate loops, each with few arrays: LLVM gives up vectorising a loop
@@ -403,7 +403,7 @@ def _row_softmin_backward(xi, yT, ai, gi, hb, c, p, buf, tmp, gx, cS, cG):
             gx[d] += gi * acc
 
 
-@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def softmin_backward_kernel(x, yT, a, g, h, c, p, gx, cS, cG):
     """Fused backward of the softmin: one exp per pair for the gradients wrt. x, y, h.
 
@@ -414,12 +414,12 @@ def softmin_backward_kernel(x, yT, a, g, h, c, p, gx, cS, cG):
     rows = B * N
     T = cS.shape[0]
     for ch in prange(T):
-        buf = np.empty(_BLOCK, dtype=x.dtype)
-        tmp = np.empty(_BLOCK, dtype=x.dtype)
+        buf = np.empty(BLOCK, dtype=x.dtype)
+        tmp = np.empty(BLOCK, dtype=x.dtype)
         for t in range(ch * rows // T, (ch + 1) * rows // T):
             b = t // N
             i = t - b * N
-            _row_softmin_backward(
+            row_softmin_backward(
                 x[b, i],
                 yT[b],
                 a[b, i],

@@ -16,7 +16,7 @@ and its companion, the softmax-weighted sum
                         {\\sum_k \\exp(h_k - C(x_i, y_k)/\\varepsilon)} \\, v_j .
 
 Sinkhorn is two softmins per iteration; gradients, plan-vector products and
-barycentric projections are softmax sums. A backend turns a pair of clouds into a
+barycentric projections are softmax sums. A backend turns a pair of supports into a
 :class:`PairKernel` once (it may precompute the cost matrix, cluster the points, or
 just keep references); the solver then calls it without knowing how it works.
 """
@@ -48,11 +48,20 @@ class PairKernel(Protocol):
 
 
 class KernelBackend(Protocol):
-    """A factory of :class:`PairKernel` objects, registered under a name."""
+    """A factory of :class:`PairKernel` objects.
+
+    A backend is a small picklable object: pass an instance as ``backend=`` (e.g. to
+    Dask workers), or the name of a shipped one (:func:`~brenier.kernels.get_backend`).
+    """
 
     @property
     def name(self) -> str:
-        """The registry name, reported in ``OTResult.backend``."""
+        """The name reported in ``OTResult.backend``."""
+        ...
+
+    @property
+    def memory_linear(self) -> bool:
+        """Whether its kernels use O(N + M) memory (``auto`` may pick it for large problems)."""
         ...
 
     def supports(self, cost: Cost) -> bool:

@@ -1,46 +1,57 @@
-"""Backend registry and the written ``backend="auto"`` rule."""
+"""The shipped backends and the written ``backend="auto"`` rule.
+
+Nothing is registered at import time: the shipped backends are built on demand by
+name, and a custom backend is any object of the :class:`~brenier.kernels.KernelBackend`
+protocol passed as ``backend=`` (picklable, so it reaches Dask workers as it is).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Literal
+
 from .._validation import PREFIX
 from ..geometry import Cost
-from ..multiscale import MULTISCALE_MIN_POINTS, MultiscaleBackend
 from ._dense import DenseBackend
 from ._keops import KeOpsBackend
+from ._memory import memory_budget
 from ._online import OnlineBackend
 from ._protocol import KernelBackend
+from .block_sparse import MULTISCALE_MIN_POINTS, MultiscaleBackend
 
-#: Default memory budget for dense cost matrices, in bytes (all four Sinkhorn problems).
-DEFAULT_MEMORY_BUDGET = 2 * 1024**3
 #: Largest B * N * M for which ``auto`` keeps the dense kernel on CPU.
 DENSE_MAX_PAIRS_CPU = 10_000
 
-# Order matters: `auto` takes the first memory-linear backend; keops is not one of
-# them (opt-in only: it compiles with a C++ compiler at first use).
-_BACKENDS: dict[str, KernelBackend] = {
-    "dense": DenseBackend(),
-    "online": OnlineBackend(),
-    "keops": KeOpsBackend(),
-    # not memory_linear: `auto` picks it by its own rule (step 3 of choose_backend)
-    "multiscale": MultiscaleBackend(),
+#: The shipped backends, in the order in which ``auto`` looks for a memory-linear one.
+SHIPPED: dict[str, type[KernelBackend]] = {
+    "dense": DenseBackend,
+    "online": OnlineBackend,
+    "keops": KeOpsBackend,
+    "multiscale": MultiscaleBackend,
 }
 
 
-def register_backend(backend: KernelBackend) -> None:
-    """Makes a backend available under ``backend.name``."""
-    _BACKENDS[backend.name] = backend
-
-
 def available_backends() -> tuple[str, ...]:
-    return ("auto", *_BACKENDS)
+    return ("auto", *SHIPPED)
 
 
-def get_backend(name: str) -> KernelBackend:
-    if name not in _BACKENDS:
+def get_backend(backend: str | KernelBackend) -> KernelBackend:
+    """A shipped backend by name, or ``backend`` itself if it is a backend object."""
+    if not isinstance(backend, str):
+        for attribute in ("name", "supports", "pair"):
+            if not hasattr(backend, attribute):
+                raise TypeError(
+                    f"{PREFIX} `backend` must be a name ({', '.join(available_backends())}) "
+                    f"or a KernelBackend object with `name`, `supports` and `pair`; got "
+                    f"{type(backend).__name__} without `{attribute}`."
+                )
+        return backend  # checked above: it has the protocol's names
+    if backend not in SHIPPED:
         raise ValueError(
-            f"{PREFIX} unknown backend {name!r}; available: {', '.join(available_backends())}."
+            f"{PREFIX} unknown backend {backend!r}; available: {', '.join(available_backends())}, "
+            "or pass a KernelBackend object."
         )
-    return _BACKENDS[name]
+    return SHIPPED[backend]()
 
 
 def dense_bytes(B: int, N: int, M: int, itemsize: int, debias: bool) -> int:
@@ -50,56 +61,80 @@ def dense_bytes(B: int, N: int, M: int, itemsize: int, debias: bool) -> int:
     return B * itemsize * (pairs + max(N, M) ** 2)
 
 
-def choose_backend(
-    requested: str,
-    cost: Cost,
-    shape: tuple[int, int, int],
-    itemsize: int,
-    debias: bool,
-    memory_budget: int | None,
-    device_type: str = "cpu",
-    dim: int | None = None,
-) -> KernelBackend:
+@dataclass(frozen=True)
+class BackendRequest:
+    """What :func:`choose_backend` needs to know.
+
+    Attributes:
+        backend: ``"auto"``, a shipped backend's name, or a backend object.
+        cost: the ground cost.
+        shape: (B, N, M): batch size and sizes of both measures.
+        dim: the dimension D of the space.
+        itemsize: bytes per number (4 for float32).
+        device_type: ``"cpu"``, ``"cuda"``, ...
+        debias: whether the symmetric problems need kernels too.
+        memory_budget: bytes allowed for dense matrices (``None``: the default 2 GiB).
+        purpose: ``"loop"`` for the Sinkhorn loop (which may run a multiscale strategy),
+            ``"pair"`` for callers that need one pair kernel (plans, maps, losses).
+    """
+
+    backend: str | KernelBackend
+    cost: Cost
+    shape: tuple[int, int, int]
+    dim: int
+    itemsize: int = 4
+    device_type: str = "cpu"
+    debias: bool = True
+    memory_budget: int | None = None
+    purpose: Literal["loop", "pair"] = "pair"
+
+
+def choose_backend(request: BackendRequest) -> KernelBackend:
     """Picks the kernel backend.
 
     The ``auto`` rule, in order:
 
     1. A custom cost callable needs its matrix: ``dense`` (error above the budget).
-    2. ``dense`` when its cost matrices fit ``memory_budget`` (default 2 GiB) and either
+    2. ``dense`` when its cost matrices fit the memory budget (default 2 GiB) and either
        the data is on a GPU (torch's dense kernels are fast there) or the problem is
        tiny (B * N * M <= 10^4 pairs: measured crossover on 2 CPU cores, where the
        compiled kernel's call overhead, ~90 us, dominates).
-    3. ``multiscale`` for the Sinkhorn loop on CPU when p = 2, the dimension ``dim``
-       is given and <= 3 and both clouds hold at least ``MULTISCALE_MIN_POINTS``
-       (2,000) points: measured faster than ``online`` from 1,000 points, 5x at 5,000
-       (``docs/multiscale.md``). Callers that only need a pair kernel leave ``dim``
-       out.
-    4. Otherwise the first registered memory-linear backend that supports the cost
+    3. ``multiscale`` for the Sinkhorn loop (``purpose="loop"``) on CPU when p = 2,
+       D <= 3 and both clouds hold at least ``MULTISCALE_MIN_POINTS`` (2,000) points:
+       measured faster than ``online`` from 1,000 points, 5x at 5,000
+       (``docs/multiscale.md``).
+    4. Otherwise the first shipped memory-linear backend that supports the cost
        (``online``: compiled numba kernels on CPU, chunked torch on GPU).
     5. ``dense`` if it fits after all; else a clear error.
 
-    An explicit name is honoured, except ``dense`` above the memory budget, which
-    raises instead of exhausting memory.
+    An explicit name or object is honoured, except ``dense`` above the memory budget,
+    which raises instead of exhausting memory.
+
+    Example:
+        >>> from brenier.geometry import Cost
+        >>> from brenier.kernels import BackendRequest, choose_backend
+        >>> choose_backend(BackendRequest("auto", Cost(p=2), (1, 50_000, 50_000), dim=3)).name
+        'online'
     """
-    B, N, M = shape
-    budget = DEFAULT_MEMORY_BUDGET if memory_budget is None else int(memory_budget)
-    need = dense_bytes(B, N, M, itemsize, debias)
+    B, N, M = request.shape
+    budget = memory_budget(request.memory_budget)
+    need = dense_bytes(B, N, M, request.itemsize, request.debias)
     fits = need <= budget
-    if requested != "auto":
-        backend = get_backend(requested)
+    cost = request.cost
+    if not (isinstance(request.backend, str) and request.backend == "auto"):
+        backend = get_backend(request.backend)
         if not backend.supports(cost):
             raise ValueError(
-                f"{PREFIX} backend {requested!r} cannot compute the cost {cost.name}; "
+                f"{PREFIX} backend {backend.name!r} cannot compute the cost {cost.name}; "
                 "use backend='dense' (custom costs need their matrix)."
             )
-        if backend.name == "dense" and not fits:
+        if isinstance(backend, DenseBackend) and not fits:
             raise MemoryError(
                 f"{PREFIX} the dense backend needs {need / 1e9:.2f} GB for B={B}, N={N}, M={M}, "
                 f"above the memory budget of {budget / 1e9:.2f} GB. Use backend='online' or "
                 "'auto', or raise `memory_budget`."
             )
         return backend
-    dense = _BACKENDS["dense"]
     if cost.function is not None:
         if not fits:
             raise MemoryError(
@@ -107,25 +142,25 @@ def choose_backend(
                 f"{need / 1e9:.2f} GB (budget {budget / 1e9:.2f} GB). Use p=1 or p=2, "
                 "subsample the clouds, or raise `memory_budget`."
             )
-        return dense
-    if fits and (device_type != "cpu" or B * N * M <= DENSE_MAX_PAIRS_CPU):
-        return dense
-    multiscale = _BACKENDS.get("multiscale")
+        return DenseBackend()
+    if fits and (request.device_type != "cpu" or B * N * M <= DENSE_MAX_PAIRS_CPU):
+        return DenseBackend()
+    multiscale = MultiscaleBackend()
     if (
-        device_type == "cpu"
-        and dim is not None
-        and dim <= 3
+        request.purpose == "loop"
+        and request.device_type == "cpu"
+        and request.dim <= 3
         and min(N, M) >= MULTISCALE_MIN_POINTS
-        and multiscale is not None
         and multiscale.supports(cost)
     ):
         return multiscale
-    for name, backend in _BACKENDS.items():
-        if name != "dense" and getattr(backend, "memory_linear", False) and backend.supports(cost):
+    for factory in SHIPPED.values():
+        backend = factory()
+        if backend.memory_linear and backend.supports(cost):
             return backend
     if fits:
-        return dense
+        return DenseBackend()
     raise MemoryError(
-        f"{PREFIX} no memory-linear backend is available and the dense one needs "
-        f"{need / 1e9:.2f} GB (budget {budget / 1e9:.2f} GB); raise `memory_budget`."
+        f"{PREFIX} no memory-linear backend supports the cost {cost.name} and the dense "
+        f"one needs {need / 1e9:.2f} GB (budget {budget / 1e9:.2f} GB); raise `memory_budget`."
     )

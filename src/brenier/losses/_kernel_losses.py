@@ -32,7 +32,7 @@ from torch import Tensor
 from .._validation import Measures
 from ..geometry import Cost, squared_distances
 from ..kernels import KernelBackend
-from ..solvers._duals import safe_log
+from ..problems import safe_log
 
 KERNELS = ("gaussian", "laplacian", "energy")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 from torch import Tensor, nn
@@ -14,13 +15,15 @@ from .._validation import (
     check_scaling,
 )
 from ..geometry import make_cost
-from ..kernels import choose_backend
+from ..kernels import BackendRequest, choose_backend
 from ..solvers import DEFAULT_TOL, solve
 from ._kernel_losses import KERNELS, hausdorff_divergence, kernel_loss
 
 LOSSES = ("sinkhorn", "hausdorff", *KERNELS)
 #: GeomLoss's backend names, mapped to ours.
 BACKEND_ALIASES = {"tensorized": "dense"}
+
+logger = logging.getLogger("brenier")
 
 
 class SamplesLoss(nn.Module):
@@ -126,9 +129,15 @@ class SamplesLoss(nn.Module):
             c = make_cost(self.p, self.cost)
             B, N, _ = m.x.shape
             shape = (B, max(N, m.y.shape[1]), max(N, m.y.shape[1]))
-            kernels = choose_backend(
-                self.backend, c, shape, m.x.element_size(), True, None, m.x.device.type
+            request = BackendRequest(
+                self.backend,
+                c,
+                shape,
+                dim=m.x.shape[-1],
+                itemsize=m.x.element_size(),
+                device_type=m.x.device.type,
             )
+            kernels = choose_backend(request)
             value = hausdorff_divergence(m, c, kernels, self.blur**c.exponent)
         else:
             value = kernel_loss(self.loss, m, self.blur)
@@ -154,7 +163,7 @@ class SamplesLoss(nn.Module):
             backend=self.backend,
         )
         if self.verbose:
-            print(result.summary())
+            logger.info(result.summary())
         return result.potentials if self.potentials else result.value
 
     def extra_repr(self) -> str:

@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from torch import Tensor
 
+from .._validation import Measures
+from ..geometry import Cost
+from ..kernels import KernelBackend
+from ..problems import Objective
+from ..transport import LazyPlan, SparsePlan, barycentric_projection, plan, transport_map
 from ._status import Status
-
-if TYPE_CHECKING:
-    from .._validation import Measures
-    from ..geometry import Cost
-    from ..transport import LazyPlan, SparsePlan
 
 
 @dataclass(frozen=True)
@@ -41,9 +41,9 @@ class OTResult:
         backend: the kernel backend that ran (``"dense"``, ``"online"``, ...).
         status: how the loop ended; ``status.message`` explains and suggests a fix.
         timings: wall-clock seconds per phase.
-        measures: the validated inputs in batched form (x (B,N,D), y, a (B,N), b),
-            detached, for plans and maps computed after the solve.
-        cost: the ground cost.
+        objective: the problems solved (geometries detached, cost, reach), for plans and
+            maps computed after the solve.
+        kernel_backend: the backend object that ran (plans and maps reuse it).
     """
 
     value: Tensor
@@ -62,8 +62,21 @@ class OTResult:
     backend: str
     status: Status
     timings: dict[str, float] = field(default_factory=dict)
-    measures: Measures | None = field(default=None, repr=False)
-    cost: Cost | None = field(default=None, repr=False)
+    objective: Objective | None = field(default=None, repr=False)
+    kernel_backend: KernelBackend | None = field(default=None, repr=False)
+
+    @property
+    def measures(self) -> Measures | None:
+        """Both measures' supports and weights in batched form, detached."""
+        if self.objective is None:
+            return None
+        x, y = self.objective.transport.x, self.objective.transport.y
+        return Measures(x.support, y.support, x.weights, y.weights, x.batched)
+
+    @property
+    def cost(self) -> Cost | None:
+        """The ground cost."""
+        return None if self.objective is None else self.objective.transport.cost
 
     @property
     def potentials(self) -> tuple[Tensor, Tensor]:
@@ -85,22 +98,16 @@ class OTResult:
         memory_budget: int | None = None,
     ) -> Tensor | SparsePlan | LazyPlan:
         """The transport plan; see :func:`brenier.transport.plan`."""
-        from ..transport import plan
-
         return plan(self, form, threshold=threshold, backend=backend, memory_budget=memory_budget)
 
     def barycentric_projection(self, *, backend: str | None = None) -> Tensor:
         """sum_j pi_ij y_j / (pi 1)_i; see :func:`brenier.transport.barycentric_projection`."""
-        from ..transport import barycentric_projection
-
         return barycentric_projection(self, backend=backend)
 
     def transport_map(
         self, points: Tensor, *, debias: bool | None = None, backend: str | None = None
     ) -> Tensor:
         """The Brenier map z - grad F(z); see :func:`brenier.transport.transport_map`."""
-        from ..transport import transport_map
-
         return transport_map(self, points, debias=debias, backend=backend)
 
     @property

@@ -1,13 +1,19 @@
-"""Solvers: the Sinkhorn loop and its entry points."""
+"""Solvers: the one Sinkhorn loop, its strategies, its entry points, and exact solvers."""
 
+from ._fixed import FixedKernels
 from ._schedule import epsilon_schedule
-from ._sinkhorn import Interactions, SinkhornState, sinkhorn_loop
+from ._sinkhorn import sinkhorn_loop
 from ._solve import DEFAULT_TOL, sinkhorn_divergence, solve
+from ._stages import Interaction, KernelStrategy, LoopOptions, SinkhornState, Stage
 
 __all__ = [
     "DEFAULT_TOL",
-    "Interactions",
+    "FixedKernels",
+    "Interaction",
+    "KernelStrategy",
+    "LoopOptions",
     "SinkhornState",
+    "Stage",
     "epsilon_schedule",
     "sinkhorn_divergence",
     "sinkhorn_loop",

@@ -1,15 +1,21 @@
 """The one Sinkhorn loop: log-domain, with eps-scaling, debiasing and a tolerance.
 
-The loop solves up to four entropic OT problems at once, each through an injected
-:class:`~brenier.kernels.PairKernel` (it never knows which backend runs):
-OT(a, b) with potentials (f, g) and, for the debiased divergence, the symmetric
-problems OT(a, a) and OT(b, b) with potentials f_aa and g_bb. With
+The loop solves the linear problems of an :class:`~brenier.problems.Objective` together,
+each through injected :class:`~brenier.kernels.PairKernel` objects (it never knows
+which backend runs): *pair* problems OT(a, b) with potentials (f, g) and *symmetric*
+problems OT(a, a) with one potential f (the debiased divergence is one of each kind
+plus one more symmetric). A :class:`~brenier.solvers.KernelStrategy` hands the loop
+its *stages*: a temperature, and the kernels and weights of every problem at it. A
+plain backend gives the same kernels at every temperature; the multiscale strategy
+gives coarse clusters first, truncated kernels later, and extrapolates the
+potentials when it changes level. The loop owns everything else: the schedule's
+tolerances, the iteration caps, Anderson acceleration and the stopping rule. With
 :math:`T_{xy}(g) = \\lambda\\,\\mathrm{softmin}_\\varepsilon(x; y, \\log b + g/\\varepsilon)`
 and damping :math:`\\lambda = 1/(1 + \\varepsilon/\\rho)` (1 for balanced OT):
 
-1. Initialise at the largest temperature eps_0 = diameter^p: f = T_xy(0), g = T_yx(0),
+1. Initialise at the first stage, eps_0 = diameter^p: f = T_xy(0), g = T_yx(0),
    the exact solution when eps is much larger than the spread of the costs.
-2. Walk the temperatures of the eps-scaling (diameter^p -> blur^p, ratio scaling^p).
+2. Walk the stages of the eps-scaling (diameter^p -> blur^p, ratio scaling^p).
    At each one, iterate until the marginal error of every problem is below
    ``max(tol, 1e-3)``, ``tol`` at the last one:
 
@@ -45,82 +51,19 @@ The marginal error of the pair (f, g) comes for free from the update itself: the
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, replace
-
 import torch
 from torch import Tensor
 
-from ..kernels import PairKernel
 from ..results import Status
-from ._acceleration import DEFAULT_MEMORY, AndersonHistory, anderson_step
-from ._duals import damping
+from ._acceleration import AndersonHistory, anderson_step
+from ._stages import Callback, Interaction, KernelStrategy, LoopOptions, SinkhornState, Stage
 
-#: Over-relaxation of the OT(a, b) updates; see the module docstring.
-DEFAULT_RELAXATION = 1.8
 #: Iterations allowed at each intermediate temperature before moving on.
 MAX_ITER_PER_LEVEL = 100
 #: Marginal error at which an intermediate temperature hands over to the next one.
 INTERMEDIATE_TOL = 1e-3
 #: Growth of the marginal error that makes the Anderson iteration forget its memory.
 RESTART_GROWTH = 2.0
-
-
-@dataclass(frozen=True)
-class Interactions:
-    """The kernels of the four problems; ``xx``/``yy`` are ``None`` without debiasing."""
-
-    xy: PairKernel
-    yx: PairKernel
-    xx: PairKernel | None = None
-    yy: PairKernel | None = None
-
-    @property
-    def debiased(self) -> bool:
-        return self.xx is not None and self.yy is not None
-
-
-@dataclass(frozen=True)
-class Marginals:
-    """The weights of both measures and their logarithms, (B, N) and (B, M)."""
-
-    a: Tensor
-    b: Tensor
-    a_log: Tensor
-    b_log: Tensor
-
-    @classmethod
-    def from_weights(cls, a: Tensor, b: Tensor) -> Marginals:
-        return cls(a, b, a.log(), b.log())
-
-
-@dataclass(frozen=True)
-class SinkhornState:
-    """Potentials and progress. Batched: f, f_aa (B, N); g, g_bb (B, M).
-
-    ``marginal_error`` is the worst L1 marginal error of OT(a, b) over the batch, for
-    the pair (f, g) that the last iteration started from; ``symmetric_error`` the
-    worst one of the symmetric problems (0 without debiasing).
-    """
-
-    f: Tensor
-    g: Tensor
-    f_aa: Tensor | None
-    g_bb: Tensor | None
-    eps: float
-    iteration: int
-    marginal_error: float
-    symmetric_error: float = 0.0
-
-    def set(self, **changes: object) -> SinkhornState:
-        return replace(self, **changes)  # type: ignore[arg-type]
-
-    @property
-    def error(self) -> float:
-        return max(self.marginal_error, self.symmetric_error)
-
-
-Callback = Callable[[SinkhornState], None]
 
 
 def marginal_residual(f: Tensor, f_new: Tensor, a: Tensor, scale: float) -> Tensor:
@@ -134,105 +77,109 @@ def marginal_residual(f: Tensor, f_new: Tensor, a: Tensor, scale: float) -> Tens
     return (a * (ratio - 1).abs()).sum(-1) / a.sum(-1)
 
 
-def _symmetric_update(
-    kernel: PairKernel, f: Tensor, w: Tensor, w_log: Tensor, eps: float, lam: float
-) -> tuple[Tensor, float]:
-    """One averaged update of a symmetric problem OT(w, w); returns (f, error)."""
-    f_new = lam * kernel.softmin(eps, w_log + f / eps)
-    return (f + f_new) / 2, float(marginal_residual(f, f_new, w, lam * eps).max())
+def _t_xy(p: Interaction, eps: float, g: Tensor) -> Tensor:
+    """:math:`T_{xy}(g) = \\lambda \\mathrm{softmin}_\\varepsilon(x; y, h)`, h = log b + g/eps."""
+    return p.lam(eps) * p.xy.softmin(eps, p.b_log + g / eps)
 
 
-def _update_symmetric_problems(
-    problems: Interactions, state: SinkhornState, w: Marginals, eps: float, lam: float, tol: float
-) -> dict[str, object]:
-    """Averaged updates of OT(a, a) and OT(b, b), skipped once they have converged."""
-    if not problems.debiased or state.f_aa is None or state.g_bb is None:
+def _t_yx(p: Interaction, eps: float, f: Tensor) -> Tensor:
+    return p.lam(eps) * p.yx.softmin(eps, p.a_log + f / eps)
+
+
+def _pairs(stage: Stage) -> list[int]:
+    return [k for k, p in enumerate(stage.interactions) if not p.symmetric]
+
+
+def _symmetric_updates(stage: Stage, state: SinkhornState, tol: float) -> dict[str, object]:
+    """Averaged updates :math:`f \\leftarrow (f + T_{xx}(f))/2` of the symmetric problems,
+    skipped once they have converged at this temperature; the state changes to apply."""
+    sym = [k for k, p in enumerate(stage.interactions) if p.symmetric]
+    eps = stage.eps
+    if not sym or (state.eps == eps and state.symmetric_error <= tol):
         return {}
-    if state.eps == eps and state.symmetric_error <= tol:
-        return {}
-    assert problems.xx is not None and problems.yy is not None
-    f_aa, err_aa = _symmetric_update(problems.xx, state.f_aa, w.a, w.a_log, eps, lam)
-    g_bb, err_bb = _symmetric_update(problems.yy, state.g_bb, w.b, w.b_log, eps, lam)
-    return {"f_aa": f_aa, "g_bb": g_bb, "symmetric_error": max(err_aa, err_bb)}
+    fs, error = list(state.fs), 0.0
+    for k in sym:
+        p = stage.interactions[k]
+        f_new = _t_xy(p, eps, fs[k])
+        error = max(error, float(marginal_residual(fs[k], f_new, p.a, p.lam(eps) * eps).max()))
+        fs[k] = (fs[k] + f_new) / 2
+    return {"symmetric": {k: fs[k] for k in sym}, "symmetric_error": error}
 
 
-def symmetric_step(
-    problems: Interactions, state: SinkhornState, w: Marginals, eps: float, rho: float | None
+def _commit(
+    state: SinkhornState,
+    eps: float,
+    pairs: dict[int, tuple[Tensor, Tensor]],
+    symmetric: dict[str, object],
+    marginal_error: float,
 ) -> SinkhornState:
-    """GeomLoss's iteration: averaged parallel updates of every problem."""
-    lam = damping(eps, rho)
-    f, g = state.f, state.g
-    f_new = lam * problems.xy.softmin(eps, w.b_log + g / eps)
-    g_new = lam * problems.yx.softmin(eps, w.a_log + f / eps)
-    error = marginal_residual(f, f_new, w.a, lam * eps) + marginal_residual(
-        g, g_new, w.b, lam * eps
-    )
-    changes = _update_symmetric_problems(problems, state, w, eps, lam, tol=-1.0)
+    """The state after one iteration: new pair potentials, new symmetric potentials."""
+    fs, gs = list(state.fs), list(state.gs)
+    for k, (f, g) in pairs.items():
+        fs[k], gs[k] = f, g
+    for k, f in symmetric.get("symmetric", {}).items():  # type: ignore[attr-defined]
+        fs[k] = gs[k] = f
+    error = symmetric.get("symmetric_error", state.symmetric_error)
     return state.set(
-        f=(f + f_new) / 2,
-        g=(g + g_new) / 2,
+        fs=tuple(fs),
+        gs=tuple(gs),
         eps=eps,
         iteration=state.iteration + 1,
-        marginal_error=float(error.max()),
-        **changes,
+        marginal_error=marginal_error,
+        symmetric_error=error,
     )
 
 
-def relaxed_step(
-    problems: Interactions,
-    state: SinkhornState,
-    w: Marginals,
-    eps: float,
-    rho: float | None,
-    omega: float,
-    tol: float,
-) -> SinkhornState:
-    """One over-relaxed alternating iteration of OT(a, b) (line 2 of the module doc)."""
-    lam = damping(eps, rho)
-    f_target = lam * problems.xy.softmin(eps, w.b_log + state.g / eps)
-    error = float(marginal_residual(state.f, f_target, w.a, lam * eps).max())
-    f = state.f + omega * (f_target - state.f)
-    g_target = lam * problems.yx.softmin(eps, w.a_log + f / eps)
-    g = state.g + omega * (g_target - state.g)
-    changes = _update_symmetric_problems(problems, state, w, eps, lam, tol)
-    return state.set(
-        f=f, g=g, eps=eps, iteration=state.iteration + 1, marginal_error=error, **changes
-    )
+def symmetric_step(stage: Stage, state: SinkhornState) -> SinkhornState:
+    """GeomLoss's iteration (line 3): averaged parallel updates of every problem."""
+    eps, pairs, error = stage.eps, {}, 0.0
+    for k in _pairs(stage):
+        p, f, g = stage.interactions[k], state.fs[k], state.gs[k]
+        f_new, g_new = _t_xy(p, eps, g), _t_yx(p, eps, f)
+        scale = p.lam(eps) * eps
+        err = marginal_residual(f, f_new, p.a, scale) + marginal_residual(g, g_new, p.b, scale)
+        error = max(error, float(err.max()))
+        pairs[k] = ((f + f_new) / 2, (g + g_new) / 2)
+    return _commit(state, eps, pairs, _symmetric_updates(stage, state, tol=-1.0), error)
 
 
-def initial_state(
-    problems: Interactions, w: Marginals, eps: float, rho: float | None
-) -> SinkhornState:
-    """Line 1: potentials at the largest temperature (zero potentials inside the softmin)."""
-    lam = damping(eps, rho)
-    f = lam * problems.xy.softmin(eps, w.b_log)
-    g = lam * problems.yx.softmin(eps, w.a_log)
-    f_aa = g_bb = None
-    if problems.xx is not None and problems.yy is not None:
-        f_aa = lam * problems.xx.softmin(eps, w.a_log)
-        g_bb = lam * problems.yy.softmin(eps, w.b_log)
+def relaxed_step(stage: Stage, state: SinkhornState, omega: float, tol: float) -> SinkhornState:
+    """One over-relaxed alternating iteration of the pair problems (line 2)."""
+    eps, pairs, error = stage.eps, {}, 0.0
+    for k in _pairs(stage):
+        p = stage.interactions[k]
+        f_target = _t_xy(p, eps, state.gs[k])
+        error = max(
+            error, float(marginal_residual(state.fs[k], f_target, p.a, p.lam(eps) * eps).max())
+        )
+        f = state.fs[k] + omega * (f_target - state.fs[k])
+        g = state.gs[k] + omega * (_t_yx(p, eps, f) - state.gs[k])
+        pairs[k] = (f, g)
+    return _commit(state, eps, pairs, _symmetric_updates(stage, state, tol), error)
+
+
+def initial_state(stage: Stage) -> SinkhornState:
+    """Line 1: potentials at the first temperature (zero potentials inside the softmin)."""
+    eps, fs, gs = stage.eps, [], []
+    for p in stage.interactions:
+        f = p.lam(eps) * p.xy.softmin(eps, p.b_log)
+        fs.append(f)
+        gs.append(f if p.symmetric else p.lam(eps) * p.yx.softmin(eps, p.a_log))
     inf = float("inf")
-    return SinkhornState(f, g, f_aa, g_bb, eps, 0, inf, inf if problems.debiased else 0.0)
+    symmetric = any(p.symmetric for p in stage.interactions)
+    return SinkhornState(tuple(fs), tuple(gs), eps, 0, inf, inf if symmetric else 0.0)
 
 
-def _converge_at(
-    problems: Interactions,
-    state: SinkhornState,
-    w: Marginals,
-    eps: float,
-    rho: float | None,
-    tol: float,
-    symmetric_tol: float,
-    budget: int,
-    omega: float,
+def _converge_relaxed(
+    stage: Stage, state: SinkhornState, tols: tuple[float, float], budget: int, omega: float,
     callback: Callback | None,
-) -> SinkhornState:
-    """Iterates at one temperature until OT(a, b) meets ``tol`` and the symmetric problems
-    meet ``symmetric_tol`` (``inf``: one update at this temperature), or ``budget`` runs out.
-    """
+) -> SinkhornState:  # fmt: skip
+    """Iterates at one stage until the pair problems meet ``tols[0]`` and the symmetric
+    ones ``tols[1]`` (``inf``: one update at this stage), or ``budget`` runs out."""
+    tol, symmetric_tol = tols
     relax, previous, k = 1.0, float("inf"), 0  # plain Sinkhorn first after a change of eps
     while k < budget:
-        state = relaxed_step(problems, state, w, eps, rho, relax, symmetric_tol)
+        state = relaxed_step(stage, state, relax, symmetric_tol)
         k += 1
         if callback is not None:
             callback(state)
@@ -245,40 +192,44 @@ def _converge_at(
 
 
 def _converge_accelerated(
-    problems: Interactions,
-    state: SinkhornState,
-    w: Marginals,
-    eps: float,
-    rho: float | None,
-    tol: float,
-    symmetric_tol: float,
-    budget: int,
-    memory: int,
+    stage: Stage, state: SinkhornState, tols: tuple[float, float], budget: int, memory: int,
     callback: Callback | None,
-) -> SinkhornState:
-    """Anderson-accelerated Sinkhorn at one temperature (line 2 of the module doc).
+) -> SinkhornState:  # fmt: skip
+    """Anderson-accelerated Sinkhorn at one stage (line 2 of the module doc).
 
-    Iterates on :math:`g` with the map :math:`G(g) = T_{yx}(T_{xy}(g))`; the plan
-    :math:`(T_{xy}(g), g)` has exact row sums and the column error of the residual.
-    Anderson's memory is cleared when that error grows by :data:`RESTART_GROWTH`.
+    Iterates on each pair problem's :math:`g` with the map
+    :math:`G(g) = T_{yx}(T_{xy}(g))`; the plan :math:`(T_{xy}(g), g)` has exact row sums
+    and the column error of the residual. A problem's memory is cleared when its error
+    grows by :data:`RESTART_GROWTH`.
     """
-    lam = damping(eps, rho)
-    history, g, previous, k = AndersonHistory(), state.g, float("inf"), 0
-    while k < budget:
-        f = lam * problems.xy.softmin(eps, w.b_log + g / eps)
-        image = lam * problems.yx.softmin(eps, w.a_log + f / eps)
-        error = float(marginal_residual(g, image, w.b, lam * eps).max())
-        state = state.set(**_update_symmetric_problems(problems, state, w, eps, lam, symmetric_tol))
-        k += 1
-        done = error <= tol and state.symmetric_error <= symmetric_tol
-        if error > RESTART_GROWTH * previous:  # the extrapolation overshot: start afresh
-            history = AndersonHistory()
-        previous = error
-        if done:  # the plain image is never worse than g; no extrapolation at the end
-            g = image
-        else:
-            g, history = anderson_step(history, g, image, w.b, memory)
-        state = state.set(f=f, g=g, eps=eps, iteration=state.iteration + 1, marginal_error=error)
+    tol, symmetric_tol = tols
+    eps, pairs = stage.eps, _pairs(stage)
+    histories = {k: AndersonHistory() for k in pairs}
+    previous = dict.fromkeys(pairs, float("inf"))
+    gs, n = {k: state.gs[k] for k in pairs}, 0
+    while n < budget:
+        images, errors = {}, {}
+        for k in pairs:
+            p = stage.interactions[k]
+            f = _t_xy(p, eps, gs[k])
+            images[k] = (f, _t_yx(p, eps, f))
+            errors[k] = float(marginal_residual(gs[k], images[k][1], p.b, p.lam(eps) * eps).max())
+        symmetric = _symmetric_updates(stage, state, symmetric_tol)
+        n += 1
+        error = max(errors.values(), default=0.0)
+        sym_error = symmetric.get("symmetric_error", state.symmetric_error)
+        done = error <= tol and sym_error <= symmetric_tol  # type: ignore[operator]
+        for k in pairs:
+            if errors[k] > RESTART_GROWTH * previous[k]:  # overshot: start afresh
+                histories[k] = AndersonHistory()
+            previous[k] = errors[k]
+            if done:  # the plain image is never worse than g; no extrapolation at the end
+                gs[k] = images[k][1]
+            else:
+                gs[k], histories[k] = anderson_step(
+                    histories[k], gs[k], images[k][1], stage.interactions[k].b, memory
+                )
+        state = _commit(state, eps, {k: (images[k][0], gs[k]) for k in pairs}, symmetric, error)
         if callback is not None:
             callback(state)
         if done:
@@ -286,100 +237,70 @@ def _converge_accelerated(
     return state
 
 
-def rounding_floor(eps: float, schedule: list[float], dtype: torch.dtype) -> float:
+def rounding_floor(eps: float, first_eps: float, dtype: torch.dtype) -> float:
     """The marginal error that rounding leaves at temperature ``eps``.
 
     The costs enter the softmin as :math:`C/\\varepsilon`, up to
-    :math:`\\text{diameter}^p/\\varepsilon` = ``schedule[0] / eps``, rounded to the dtype's
+    :math:`\\text{diameter}^p/\\varepsilon` = ``first_eps / eps``, rounded to the dtype's
     relative precision. Measured in float32 on close 3D shapes at blur 0.005 (ratio
     7e4): the error stalls at 5e-4, 1/15 of ``finfo.eps * ratio``; we take 1/8. In
     float64 it is below 1e-11.
     """
-    return torch.finfo(dtype).eps * schedule[0] / eps / 8
-
-
-def _converge_levels(
-    problems: Interactions,
-    state: SinkhornState,
-    w: Marginals,
-    schedule: list[float],
-    rho: float | None,
-    tol: float,
-    max_iter: int,
-    relaxation: float,
-    anderson: int,
-    callback: Callback | None,
-) -> SinkhornState:
-    """Line 2: converges at each temperature in turn, the last one to ``tol``."""
-    for level, eps in enumerate(schedule):
-        final = level == len(schedule) - 1
-        budget = max_iter - state.iteration
-        if not final:  # every temperature gets at least one update
-            budget = max(1, min(budget, MAX_ITER_PER_LEVEL))
-        # An intermediate temperature only hands a start to the next one: 1e-3 is enough
-        # (measured on close shapes, 500 points, blur 0.005: 372 iterations in all; 416
-        # with 3e-4 and 798 with 1e-4 at every level). The symmetric problems get one
-        # update per level before the last.
-        level_tol = tol if final else max(tol, INTERMEDIATE_TOL)
-        symmetric_tol = tol if final else float("inf")
-        # At the rounding floor, residual differences are noise and Anderson's
-        # extrapolation wanders (float32, blur 0.005: 1,937 iterations vs 898 measured).
-        if anderson > 0 and level_tol > rounding_floor(eps, schedule, w.a.dtype):
-            state = _converge_accelerated(
-                problems, state, w, eps, rho, level_tol, symmetric_tol, budget, anderson, callback
-            )
-        else:
-            state = _converge_at(
-                problems, state, w, eps, rho, level_tol, symmetric_tol, budget, relaxation, callback
-            )
-    return state
+    return torch.finfo(dtype).eps * first_eps / eps / 8
 
 
 def sinkhorn_loop(
-    problems: Interactions,
-    a: Tensor,
-    b: Tensor,
-    schedule: list[float],
-    *,
-    rho: float | None,
-    tol: float | None,
-    max_iter: int,
-    relaxation: float = DEFAULT_RELAXATION,
-    anderson: int = DEFAULT_MEMORY,
-    callback: Callback | None = None,
-    init: SinkhornState | None = None,
-) -> tuple[SinkhornState, Status]:
-    """Runs the eps-scaling loop without autograd; returns the last state and status.
+    strategy: KernelStrategy, options: LoopOptions, dtype: torch.dtype
+) -> tuple[SinkhornState, Status, Stage]:
+    """Runs the eps-scaling loop without autograd; returns the last state, status and stage.
 
     Args:
-        problems: kernels of the problems to solve.
-        a, b: weights (B, N) and (B, M).
-        schedule: temperatures, largest first; the last one is the target eps.
-        rho: marginal penalty of unbalanced OT (``None``: balanced).
-        tol: marginal error to reach at the last temperature (the earlier ones stop at
-            ``max(tol, 1e-3)``), raised to the rounding floor of the dtype if larger (see
-            :func:`rounding_floor`); ``None`` does one symmetric iteration per temperature
-            and no check (GeomLoss).
-        max_iter: cap on the total number of iterations (at least one per temperature
-            is always done).
-        relaxation: over-relaxation factor omega in [1, 2) of the OT(a, b) updates, used
-            when ``anderson`` is 0.
-        anderson: memory of the Anderson acceleration of OT(a, b); 0: over-relaxed updates.
-        callback: called with the state after every iteration (e.g. to record history).
-        init: potentials to start from (e.g. a coarser solve); default: line 1.
+        strategy: supplies the kernels of every problem at each stage.
+        options: tolerance, iteration cap, acceleration, callback (:class:`LoopOptions`).
+        dtype: the dtype of the potentials (for the rounding floor of ``tol``).
     """
     with torch.no_grad():
-        w = Marginals.from_weights(a, b)
-        state = init if init is not None else initial_state(problems, w, schedule[0], rho)
+        temperatures = list(strategy.temperatures)
+        stage, _ = strategy.stage(0, None)
+        state = initial_state(stage)
+        callback, tol = options.callback, options.tol
         if tol is None:  # Line 3: GeomLoss's schedule, no convergence check.
-            for eps in schedule:
-                state = symmetric_step(problems, state, w, eps, rho)
+            for index in range(len(temperatures)):
+                stage, state = _next_stage(strategy, index, stage, state)
+                state = symmetric_step(stage, state)
                 if callback is not None:
                     callback(state)
-            return state, Status.NOT_CHECKED
-        tol = max(tol, rounding_floor(schedule[-1], schedule, a.dtype))
-        state = _converge_levels(
-            problems, state, w, schedule, rho, tol, max_iter, relaxation, anderson, callback
-        )
+            return state, Status.NOT_CHECKED, stage
+        first = temperatures[0]
+        tol = max(tol, rounding_floor(temperatures[-1], first, dtype))
+        for index, eps in enumerate(temperatures):
+            stage, state = _next_stage(strategy, index, stage, state)
+            final = index == len(temperatures) - 1
+            budget = options.max_iter - state.iteration
+            if not final:  # every temperature gets at least one update
+                budget = max(1, min(budget, MAX_ITER_PER_LEVEL))
+            # An intermediate temperature only hands a start to the next one: 1e-3 is
+            # enough (measured on close shapes, 500 points, blur 0.005: 372 iterations in
+            # all; 416 with 3e-4 and 798 with 1e-4 at every level). The symmetric problems
+            # get one update per stage before the last.
+            tols = (tol if final else max(tol, INTERMEDIATE_TOL), tol if final else float("inf"))
+            # At the rounding floor, residual differences are noise and Anderson's
+            # extrapolation wanders (float32, blur 0.005: 1,937 iterations vs 898 measured).
+            if options.anderson > 0 and tols[0] > rounding_floor(eps, first, dtype):
+                state = _converge_accelerated(
+                    stage, state, tols, budget, options.anderson, callback
+                )
+            else:
+                state = _converge_relaxed(stage, state, tols, budget, options.relaxation, callback)
         status = Status.CONVERGED if state.error <= tol else Status.MAX_ITERATIONS
-        return state, status
+        return state, status, stage
+
+
+def _next_stage(
+    strategy: KernelStrategy, index: int, stage: Stage, state: SinkhornState
+) -> tuple[Stage, SinkhornState]:
+    """Stage ``index`` from the strategy (stage 0 is already there), the state moved onto it."""
+    if index == 0:
+        return stage, state
+    stage, moved = strategy.stage(index, state)
+    return stage, state if moved is None else moved

@@ -8,25 +8,26 @@ import warnings
 import torch
 from torch import Tensor
 
-from .._validation import PREFIX, Measures, check_measures, check_positive, check_scaling
-from ..geometry import CostFunction, make_cost
-from ..geometry import diameter as bounding_diameter
-from ..kernels import choose_backend
+from .._validation import PREFIX, check_positive, check_scaling
+from ..geometry import CostFunction, Geometry, bounding_diameter, make_cost
+from ..kernels import BackendRequest, KernelBackend, choose_backend
+from ..kernels.block_sparse import MultiscaleBackend
+from ..problems import Objective, safe_log, semi_dual_value
 from ..results import OTResult, Status
 from ._acceleration import DEFAULT_MEMORY
-from ._duals import damping, safe_log, semi_dual_value
+from ._fixed import FixedKernels, interactions
+from ._inputs import check_loop_options, measures_of
 from ._schedule import epsilon_schedule
-from ._sinkhorn import DEFAULT_RELAXATION, Callback, Interactions, sinkhorn_loop
+from ._sinkhorn import sinkhorn_loop
+from ._stages import DEFAULT_RELAXATION, DEFAULT_TOL, Callback, LoopOptions, SinkhornState, Stage
+from .multiscale import MultiscaleStrategy
 
-#: Default stopping tolerance on the L1 marginal error at the final blur: at 1e-3 the
-#: gradient was measured 1.7-2.6% (relative L2) off the converged one on close shapes
-#: at blur 0.005; at 1e-4, 0.2% (``benchmarks/sinkhorn_accuracy.py``).
-DEFAULT_TOL = 1e-4
+__all__ = ["DEFAULT_TOL", "sinkhorn_divergence", "solve"]
 
 
 def solve(
-    x: Tensor,
-    y: Tensor,
+    x: Tensor | Geometry,
+    y: Tensor | Geometry,
     a: Tensor | None = None,
     b: Tensor | None = None,
     *,
@@ -41,7 +42,7 @@ def solve(
     max_iter: int = 10_000,
     relaxation: float = DEFAULT_RELAXATION,
     anderson: int = DEFAULT_MEMORY,
-    backend: str = "auto",
+    backend: str | KernelBackend = "auto",
     memory_budget: int | None = None,
     callback: Callback | None = None,
 ) -> OTResult:
@@ -63,9 +64,11 @@ def solve(
     - \\tfrac12 OT_\\varepsilon(b, b)` (``debias=True``) with its potentials.
 
     Args:
-        x: source points, (N, D) or batched (B, N, D).
-        y: target points, (M, D) or (B, M, D).
-        a: source weights (N,) or (B, N), non-negative; default uniform 1/N.
+        x: source points, (N, D) or batched (B, N, D); or a geometry with its weights
+            (:class:`~brenier.geometry.PointCloud`, :class:`~brenier.geometry.Grid`).
+        y: target points, (M, D) or (B, M, D); or a geometry.
+        a: source weights (N,) or (B, N), non-negative; default uniform 1/N (``None``
+            when ``x`` is a geometry).
         b: target weights (M,) or (B, M); default uniform 1/M.
         p: 2 for :math:`C = |x-y|^2/2`, 1 for :math:`C = |x-y|`.
         cost: a callable ``(x (B,N,D), y (B,M,D)) -> (B,N,M)`` cost matrix instead of ``p``
@@ -85,10 +88,11 @@ def solve(
         relaxation: over-relaxation factor omega in [1, 2) of the Sinkhorn updates when
             ``anderson=0`` (1 is plain Sinkhorn; see :mod:`brenier.solvers._sinkhorn`).
         anderson: memory of the Anderson acceleration of the Sinkhorn iterations
-            (default 8); 0 turns it off for over-relaxed updates. Backends that drive the
-            loop themselves (multiscale) use their own setting.
-        backend: ``"auto"``, ``"dense"``, or another registered kernel backend; the rule
-            of ``"auto"`` is documented in :func:`brenier.kernels.choose_backend`.
+            (default 8); 0 turns it off for over-relaxed updates. Every backend honours it.
+        backend: ``"auto"``, the name of a shipped backend (``"dense"``, ``"online"``,
+            ``"keops"``, ``"multiscale"``) or a backend object (e.g.
+            ``MultiscaleBackend(truncate=8)``); the rule of ``"auto"`` is documented in
+            :func:`brenier.kernels.choose_backend`.
         memory_budget: bytes allowed for dense cost matrices (default 2 GiB).
         callback: called with a :class:`~brenier.solvers.SinkhornState` after every
             iteration, e.g. to record the potentials for a figure.
@@ -99,7 +103,8 @@ def solve(
 
     Shapes:
         x (N, D), y (M, D) -> value (), f (N,), g (M,);
-        x (B, N, D), y (B, M, D) -> value (B,), f (B, N), g (B, M).
+        x (B, N, D), y (B, M, D) -> value (B,), f (B, N), g (B, M);
+        a grid of shape (H, W) -> f (H * W,) in C order.
 
     Example:
         >>> import torch, brenier
@@ -107,102 +112,56 @@ def solve(
         >>> res = brenier.solve(x, x + 1.0, blur=0.01)
         >>> round(float(res.value), 2)  # |shift|^2 / 2 = 3 / 2
         1.5
+        >>> from brenier.geometry import PointCloud
+        >>> same = brenier.solve(PointCloud(x), PointCloud(x + 1.0), blur=0.01)
+        >>> bool(same.value == res.value)
+        True
     """
-    m = check_measures(x, y, a, b)
+    x_geo, y_geo = measures_of(x, y, a, b)
     blur = check_positive("blur", blur, "Typical values: 0.01-0.1 times the shape's size.")
     scaling = check_scaling(scaling)
     rho_reach = None if reach is None else check_positive("reach", reach)
     if diameter is not None:
         diameter = check_positive("diameter", diameter)
-    if tol is not None:
-        tol = check_positive("tol", tol)
-    if not isinstance(max_iter, int) or max_iter < 1:
-        raise ValueError(f"{PREFIX} `max_iter` must be a positive integer, got {max_iter!r}.")
-    if not isinstance(relaxation, (int, float)) or not 1 <= relaxation < 2:
-        raise ValueError(f"{PREFIX} `relaxation` must lie in [1, 2), got {relaxation!r}.")
-    if not isinstance(anderson, int) or anderson < 0:
-        raise ValueError(
-            f"{PREFIX} `anderson` must be a non-negative integer (0 turns the acceleration "
-            f"off), got {anderson!r}."
-        )
+    options = check_loop_options(tol, max_iter, relaxation, anderson, callback)
     c = make_cost(p, cost)
-    B, N, _ = m.x.shape
-    kernels = choose_backend(
+    objective = Objective.divergence(x_geo, y_geo, c, rho_reach, debias)
+    support = x_geo.support
+    request = BackendRequest(
         backend,
         c,
-        (B, N, m.y.shape[1]),
-        m.x.element_size(),
-        debias,
-        memory_budget,
-        m.x.device.type,
-        dim=m.x.shape[-1],
+        (support.shape[0], support.shape[1], y_geo.support.shape[1]),
+        dim=x_geo.dim,
+        itemsize=support.element_size(),
+        device_type=support.device.type,
+        debias=debias,
+        memory_budget=memory_budget,
+        purpose="loop",
     )
+    kernels = choose_backend(request)
 
     t0 = time.perf_counter()
-    power = c.exponent
-    eps = blur**power
-    rho = None if rho_reach is None else rho_reach**power
-    diam = bounding_diameter(m.x, m.y) if diameter is None else diameter
-    schedule = epsilon_schedule(power, max(diam, blur), blur, scaling)
-    run_loop = getattr(kernels, "run_loop", None)
-    if run_loop is not None:  # backends that drive the loop themselves (multiscale)
-        t1 = time.perf_counter()
-        problems, state, status = run_loop(
-            m.x, m.y, m.a.detach(), m.b.detach(), schedule, debias=debias, callback=callback,
-            rho=rho, tol=tol, max_iter=max_iter, relaxation=float(relaxation),
-        )  # fmt: skip
-    else:
-        problems = Interactions(
-            xy=kernels.pair(m.x, m.y, c),
-            yx=kernels.pair(m.y, m.x, c),
-            xx=kernels.pair(m.x, m.x, c) if debias else None,
-            yy=kernels.pair(m.y, m.y, c) if debias else None,
-        )
-        t1 = time.perf_counter()
-        state, status = sinkhorn_loop(
-            problems,
-            m.a.detach(),
-            m.b.detach(),
-            schedule,
-            rho=rho,
-            tol=tol,
-            max_iter=max_iter,
-            relaxation=float(relaxation),
-            anderson=anderson,
-            callback=callback,
-        )
+    eps = blur**c.exponent
+    diam = bounding_diameter(x_geo, y_geo) if diameter is None else diameter
+    schedule = epsilon_schedule(c.exponent, max(diam, blur), blur, scaling)
+    runs = _run(objective, kernels, schedule, options)
+    t1 = time.perf_counter()
+    parts = [_value(objective, state, stage, eps, rows) for state, _, stage, rows in runs]
+    value, f, g = (torch.cat([part[i] for part in parts]) for i in range(3))  # type: ignore[misc]
+    f_aa, g_bb = (
+        None if parts[0][i] is None else torch.cat([part[i] for part in parts])  # type: ignore[misc]
+        for i in (3, 4)
+    )
     t2 = time.perf_counter()
-
-    # Envelope theorem: one last reduction per problem with autograd, potentials detached.
-    lam = damping(eps, rho)
-    a_log, b_log = safe_log(m.a), safe_log(m.b)
-    g = state.g.detach()
-    s = problems.xy.softmin(eps, b_log + g / eps)
-    value = semi_dual_value(s, g, m.a, m.b, eps, rho)
-    f_aa = g_bb = None
-    if problems.xx is not None and problems.yy is not None:
-        assert state.f_aa is not None and state.g_bb is not None  # set by the loop
-        f_aa_in, g_bb_in = state.f_aa.detach(), state.g_bb.detach()
-        s_aa = problems.xx.softmin(eps, a_log + f_aa_in / eps)
-        s_bb = problems.yy.softmin(eps, b_log + g_bb_in / eps)
-        value_aa = semi_dual_value(s_aa, f_aa_in, m.a, m.a, eps, rho)
-        value_bb = semi_dual_value(s_bb, g_bb_in, m.b, m.b, eps, rho)
-        value = value - (value_aa + value_bb) / 2
-        f_aa, g_bb = lam * s_aa.detach(), state.g_bb.detach()
-    f = lam * s.detach()
-    if rho is None:  # fix the gauge (f + c, g - c) so that <a, f> = <b, g>, as GeomLoss's does
-        shift = (
-            (m.b.detach() * g).sum(-1, keepdim=True) - (m.a.detach() * f).sum(-1, keepdim=True)
-        ) / 2
-        f, g = f + shift, g - shift
-    t3 = time.perf_counter()
 
     if not bool(torch.isfinite(value.detach()).all()):
         raise FloatingPointError(
-            f"{PREFIX} the OT value is not finite (blur={blur}, dtype={m.x.dtype}). This can "
-            "happen with float32 at a very small blur; use float64 or a larger blur."
+            f"{PREFIX} the OT value is not finite (blur={blur}, dtype={support.dtype}). This "
+            "can happen with float32 at a very small blur; use float64 or a larger blur."
         )
-    unbatch = (lambda t: t) if m.batched else (lambda t: t.squeeze(0))
+    states = [state for state, _, _, _ in runs]
+    statuses = [status for _, status, _, _ in runs]
+    unbatch = (lambda t: t) if x_geo.batched else (lambda t: t.squeeze(0))
     return OTResult(
         value=unbatch(value),
         f=unbatch(f),
@@ -213,21 +172,74 @@ def solve(
         blur=blur,
         eps=eps,
         reach=rho_reach,
-        p=power,
-        marginal_error=state.marginal_error,
-        iterations=state.iteration,
+        p=c.exponent,
+        marginal_error=max(s.marginal_error for s in states),
+        iterations=max(s.iteration for s in states),
         eps_schedule=tuple(schedule),
         backend=kernels.name,
-        status=status,
-        timings={"prepare": t1 - t0, "loop": t2 - t1, "value": t3 - t2},
-        measures=Measures(m.x.detach(), m.y.detach(), m.a.detach(), m.b.detach(), m.batched),
-        cost=c,
+        status=next((st for st in statuses if st is not Status.CONVERGED), statuses[0]),
+        timings={"loop": t1 - t0, "value": t2 - t1},
+        objective=Objective.divergence(x_geo.detach(), y_geo.detach(), c, rho_reach, debias),
+        kernel_backend=kernels,
     )
 
 
+def _run(
+    objective: Objective, backend: KernelBackend, schedule: list[float], options: LoopOptions
+) -> list[tuple[SinkhornState, Status, Stage, slice]]:
+    """The loop with the backend's strategy: the multiscale strategy once per batch item
+    (its grids differ between items), fixed kernels for the whole batch otherwise.
+    Returns each run's state, status, last stage (differentiable) and batch rows."""
+    x, y = objective.transport.x, objective.transport.y
+    dtype = x.weights.dtype
+    if not isinstance(backend, MultiscaleBackend):
+        strategy = FixedKernels(schedule, interactions(objective, backend))
+        state, status, stage = sinkhorn_loop(strategy, options, dtype)
+        return [(state, status, strategy.differentiable(stage), slice(None))]
+    runs = []
+    for i in range(x.weights.shape[0]):
+        rows = slice(i, i + 1)
+        item = MultiscaleStrategy(
+            x.support[rows], y.support[rows], x.weights[rows], y.weights[rows], schedule,
+            rho=objective.transport.rho, debias=objective.debiased, backend=backend,
+        )  # fmt: skip
+        state, status, stage = sinkhorn_loop(item, options, dtype)
+        runs.append((state, status, item.differentiable(stage), rows))
+    return runs
+
+
+def _value(
+    objective: Objective, state: SinkhornState, stage: Stage, eps: float, rows: slice
+) -> tuple[Tensor | None, ...]:
+    """Envelope theorem: one last reduction per problem with autograd, potentials detached.
+
+    With the semi-dual :math:`V_k` of each problem (``problems/_duals.py``), the value is
+    :math:`\\sum_k c_k V_k`, (B,) for the batch ``rows`` of this run; also returns the
+    potentials f, g and, when debiased, f_aa and g_bb.
+    """
+    terms, out = [], []
+    for k, (problem, c, p) in enumerate(
+        zip(objective.problems, objective.coefficients, stage.interactions, strict=True)
+    ):
+        a, b = problem.x.weights[rows], problem.y.weights[rows]
+        g = state.gs[k].detach()
+        s = p.xy.softmin(eps, safe_log(b) + g / eps)
+        terms.append(c * semi_dual_value(s, g, a, b, eps, p.rho))
+        out.append(p.lam(eps) * s.detach())
+    value = sum(terms[1:], terms[0])
+    f, g = out[0], state.gs[0].detach()
+    if objective.transport.rho is None:  # fix the gauge (f + c, g - c): <a, f> = <b, g>
+        a, b = (w.weights[rows].detach() for w in (objective.transport.x, objective.transport.y))
+        shift = ((b * g).sum(-1, keepdim=True) - (a * f).sum(-1, keepdim=True)) / 2
+        f, g = f + shift, g - shift
+    if len(out) == 1:
+        return value, f, g, None, None
+    return value, f, g, out[1], state.gs[2].detach()
+
+
 def sinkhorn_divergence(
-    x: Tensor,
-    y: Tensor,
+    x: Tensor | Geometry,
+    y: Tensor | Geometry,
     a: Tensor | None = None,
     b: Tensor | None = None,
     **options: object,

@@ -8,13 +8,12 @@ Altschuler-Weed-Rigollet :func:`round_plan` and a :func:`hard_matching`; the
 :func:`gaussian_map` and :func:`gaussian_fit` between Gaussians.
 """
 
-from ._common import BLOCK_ENTRIES
+from ._common import BLOCK_ENTRIES, Solution
 from ._gaussian import AffineMap, bures_wasserstein, gaussian_fit, gaussian_map
 from ._lazy import LazyPlan, lazy_plan
 from ._maps import barycentric_projection, potentials_at, transport_map
 from ._matching import hard_matching
 from ._plans import (
-    DENSE_PLAN_BUDGET,
     SparsePlan,
     dense_plan,
     marginal_errors,
@@ -26,9 +25,9 @@ from ._rounding import round_plan
 
 __all__ = [
     "BLOCK_ENTRIES",
-    "DENSE_PLAN_BUDGET",
     "AffineMap",
     "LazyPlan",
+    "Solution",
     "SparsePlan",
     "barycentric_projection",
     "bures_wasserstein",

@@ -23,16 +23,18 @@ from torch import Tensor
 
 from .._validation import PREFIX, check_points
 from ..geometry import Cost
-from ..kernels import PairKernel, get_backend
-from ..results import OTResult
+from ..kernels import KernelBackend, PairKernel, get_backend
+from ..problems import damping
 
 #: Largest number of plan entries materialised at once by the chunked loops (per block).
 BLOCK_ENTRIES = 2**22
 
 
 @dataclass(frozen=True)
-class Problem:
-    """An :class:`OTResult` in batched form, detached: all a plan or a map needs.
+class Solution:
+    """A solved problem in batched form, detached: all a plan or a map needs.
+
+    Built from an :class:`~brenier.results.OTResult` by :func:`as_solution`.
 
     Attributes:
         x, y: supports (B, N, D) and (B, M, D).
@@ -40,7 +42,7 @@ class Problem:
         f, g: potentials of OT(a, b), (B, N) and (B, M).
         f_aa, g_bb: potentials of the symmetric problems (``None`` unless debiased).
         eps: temperature; lam: damping 1/(1 + eps/rho) (1 for balanced OT).
-        cost: the ground cost; backend: the name of the kernel backend to use.
+        cost: the ground cost; backend: the kernel backend to use.
         batched: whether outputs keep the batch dimension.
     """
 
@@ -55,11 +57,11 @@ class Problem:
     eps: float
     lam: float
     cost: Cost
-    backend: str
+    backend: KernelBackend
     batched: bool
 
     def pair(self, x: Tensor, y: Tensor) -> PairKernel:
-        return get_backend(self.backend).pair(x, y, self.cost)
+        return self.backend.pair(x, y, self.cost)
 
     @property
     def h_col(self) -> Tensor:
@@ -86,41 +88,44 @@ def _batched(t: Tensor | None, batched: bool) -> Tensor | None:
     return t.detach() if batched else t.detach().unsqueeze(0)
 
 
-def as_problem(result: object, backend: str | None = None) -> Problem:
-    """Checks that ``result`` is an :class:`OTResult` that carries its measures."""
-    if not isinstance(result, OTResult):
+def as_problem(result: object, backend: str | KernelBackend | None = None) -> Solution:
+    """The :class:`Solution` of an OTResult (checked), with the backend to use for its
+    kernels: ``backend``, or the one that solved it."""
+    if not all(hasattr(result, name) for name in ("objective", "potentials", "eps", "f")):
         raise TypeError(
             f"{PREFIX} expected the OTResult returned by `brenier.solve(...)`, got "
             f"{type(result).__name__}."
         )
-    if result.measures is None or result.cost is None:
+    objective = result.objective  # type: ignore[attr-defined]
+    if objective is None:
         raise ValueError(
-            f"{PREFIX} this OTResult carries no `measures`/`cost` (it was built by hand); "
-            "plans and maps need the points and weights: use the result of `brenier.solve`."
+            f"{PREFIX} this OTResult carries no `objective` (it was built by hand); plans "
+            "and maps need the points and weights: use the result of `brenier.solve`."
         )
-    name = result.backend if backend is None else backend
-    if not isinstance(name, str):
-        raise TypeError(f"{PREFIX} `backend` must be a string, got {type(name).__name__}.")
-    kernel_backend = get_backend(name)  # raises on unknown names
-    if not kernel_backend.supports(result.cost):
+    if backend is None:
+        kernels = result.kernel_backend or get_backend(result.backend)  # type: ignore[attr-defined]
+    else:
+        kernels = get_backend(backend)  # raises on unknown names and non-backends
+    problem = objective.transport
+    if not kernels.supports(problem.cost):
         raise ValueError(
-            f"{PREFIX} backend {name!r} cannot compute the cost {result.cost.name}; "
+            f"{PREFIX} backend {kernels.name!r} cannot compute the cost {problem.cost.name}; "
             "use backend='dense'."
         )
-    m = result.measures
-    rho = None if result.reach is None else result.reach**result.p
-    lam = 1.0 if rho is None else 1.0 / (1.0 + result.eps / rho)
-    return Problem(
-        x=m.x, y=m.y, a=m.a, b=m.b,
-        f=_batched(result.f, m.batched),  # type: ignore[arg-type]
-        g=_batched(result.g, m.batched),  # type: ignore[arg-type]
-        f_aa=_batched(result.f_aa, m.batched),
-        g_bb=_batched(result.g_bb, m.batched),
-        eps=float(result.eps), lam=lam, cost=result.cost, backend=name, batched=m.batched,
+    x, y = problem.x, problem.y
+    res = result  # an OTResult
+    return Solution(
+        x=x.support, y=y.support, a=x.weights, b=y.weights,
+        f=_batched(res.f, x.batched),  # type: ignore[attr-defined,arg-type]
+        g=_batched(res.g, x.batched),  # type: ignore[attr-defined,arg-type]
+        f_aa=_batched(res.f_aa, x.batched),  # type: ignore[attr-defined]
+        g_bb=_batched(res.g_bb, x.batched),  # type: ignore[attr-defined]
+        eps=float(res.eps), lam=damping(float(res.eps), problem.rho),  # type: ignore[attr-defined]
+        cost=problem.cost, backend=kernels, batched=x.batched,
     )  # fmt: skip
 
 
-def check_query_points(problem: Problem, points: object, name: str = "points") -> Tensor:
+def check_query_points(problem: Solution, points: object, name: str = "points") -> Tensor:
     """Points where a map or potential is evaluated, returned as (B, K, D)."""
     if not isinstance(points, Tensor):
         raise TypeError(
@@ -156,7 +161,7 @@ def row_blocks(n_rows: int, n_cols: int, batch: int) -> list[slice]:
     return [slice(i, min(i + step, n_rows)) for i in range(0, n_rows, step)]
 
 
-def log_plan_block(problem: Problem, rows: slice) -> Tensor:
+def log_plan_block(problem: Solution, rows: slice) -> Tensor:
     """:math:`\\log \\pi_{ij}` for the rows ``rows`` and every column, (B, n, M)."""
     C = problem.cost.matrix(problem.x[:, rows], problem.y)
     row = log_weights(problem.a[:, rows]) + problem.f[:, rows] / problem.eps

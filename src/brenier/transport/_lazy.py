@@ -23,7 +23,7 @@ from torch import Tensor
 
 from .._validation import PREFIX
 from ..kernels import PairKernel
-from ._common import Problem, as_problem, log_weights
+from ._common import Solution, as_problem, log_weights
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ class LazyPlan:
         return (vb if self.batched else vb.unsqueeze(0)), squeeze
 
 
-def build_lazy_plan(problem: Problem) -> LazyPlan:
+def build_lazy_plan(problem: Solution) -> LazyPlan:
     """Kernels, softmin arguments and marginals of the plan (two softmins)."""
     with torch.no_grad():
         rows = problem.pair(problem.x, problem.y)

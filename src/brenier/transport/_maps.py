@@ -32,7 +32,7 @@ import torch
 from torch import Tensor
 
 from .._validation import PREFIX
-from ._common import Problem, as_problem, check_query_points, log_weights, row_blocks
+from ._common import Solution, as_problem, check_query_points, log_weights, row_blocks
 
 
 def barycentric_projection(result: object, *, backend: str | None = None) -> Tensor:
@@ -73,7 +73,7 @@ def barycentric_projection(result: object, *, backend: str | None = None) -> Ten
     return problem.unbatch(T)
 
 
-def _check_squared_cost(problem: Problem, what: str) -> None:
+def _check_squared_cost(problem: Solution, what: str) -> None:
     if problem.cost.function is not None or problem.cost.p != 2:
         raise ValueError(
             f"{PREFIX} {what} is defined here for the cost |x-y|^2/2 (p=2); this result used "
@@ -82,7 +82,7 @@ def _check_squared_cost(problem: Problem, what: str) -> None:
         )
 
 
-def _want_debias(problem: Problem, debias: bool | None) -> bool:
+def _want_debias(problem: Solution, debias: bool | None) -> bool:
     has = problem.f_aa is not None and problem.g_bb is not None
     if debias is None:
         return has
@@ -96,7 +96,7 @@ def _want_debias(problem: Problem, debias: bool | None) -> bool:
     return debias
 
 
-def _in_chunks(problem: Problem, z: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
+def _in_chunks(problem: Solution, z: Tensor, fn: Callable[[Tensor], Tensor]) -> Tensor:
     """Applies ``fn`` to blocks of query points so dense kernels stay within budget."""
     width = max(problem.x.shape[1], problem.y.shape[1]) * z.shape[0]
     blocks = row_blocks(z.shape[1], width, 1)

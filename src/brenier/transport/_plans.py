@@ -22,11 +22,9 @@ import torch
 from torch import Tensor
 
 from .._validation import PREFIX, check_choice
-from ._common import Problem, as_problem, log_plan_block, row_blocks
+from ..kernels import memory_budget as budget_of
+from ._common import Solution, as_problem, log_plan_block, row_blocks
 from ._lazy import LazyPlan, build_lazy_plan
-
-#: Default memory budget of a dense plan, in bytes.
-DENSE_PLAN_BUDGET = 2**30
 
 
 @dataclass(frozen=True)
@@ -78,9 +76,9 @@ def _to_scipy(csr_array: type, m: Tensor) -> object:
     return csr_array(tuple(t.cpu().numpy() for t in arrays), shape=tuple(m.shape))
 
 
-def _check_budget(problem: Problem, memory_budget: int | None) -> None:
+def _check_budget(problem: Solution, memory_budget: int | None) -> None:
     B, N, M = problem.x.shape[0], problem.x.shape[1], problem.y.shape[1]
-    budget = DENSE_PLAN_BUDGET if memory_budget is None else int(memory_budget)
+    budget = budget_of(memory_budget)
     need = B * N * M * problem.x.element_size()
     if need > budget:
         raise MemoryError(
@@ -91,9 +89,7 @@ def _check_budget(problem: Problem, memory_budget: int | None) -> None:
         )
 
 
-def dense_plan(
-    result: object, *, backend: str | None = None, memory_budget: int | None = None
-) -> Tensor:
+def dense_plan(result: object, *, memory_budget: int | None = None) -> Tensor:
     """The entropic plan as a dense tensor.
 
     .. math::
@@ -102,9 +98,8 @@ def dense_plan(
 
     Args:
         result: an :class:`~brenier.results.OTResult` from :func:`brenier.solve`.
-        backend: unused by the dense form (kept for a uniform signature); validated.
-        memory_budget: bytes allowed for the plan (default 1 GiB); above it, a
-            ``MemoryError`` suggests the sparse or lazy forms.
+        memory_budget: bytes allowed for the plan (default: the library's budget, 2 GiB);
+            above it, a ``MemoryError`` suggests the sparse or lazy forms.
 
     Returns:
         The plan, in the dtype and on the device of the inputs.
@@ -120,7 +115,7 @@ def dense_plan(
         >>> round(float(P.sum()), 6)
         1.0
     """
-    problem = as_problem(result, backend)
+    problem = as_problem(result)
     _check_budget(problem, memory_budget)
     with torch.no_grad():
         P = log_plan_block(problem, slice(None)).exp()
@@ -201,7 +196,7 @@ def _csr(crow: Tensor, cols: Tensor, values: Tensor, size: tuple[int, int]) -> T
         return torch.sparse_csr_tensor(crow, cols, values, size=size, check_invariants=False)
 
 
-def _item(problem: Problem, k: int) -> Problem:
+def _item(problem: Solution, k: int) -> Solution:
     """The k-th problem of a batch, as a batch of one."""
     from dataclasses import replace
 
@@ -239,8 +234,9 @@ def plan(
             ``"sparse"`` (entries above ``threshold`` times their row's largest) or
             ``"lazy"`` (products ``P @ v``, ``P.T @ u``, never stored).
         threshold: relative threshold of the sparse form.
-        backend: kernel backend of the lazy form (default: the one that solved).
-        memory_budget: bytes allowed for the dense form (default 1 GiB).
+        backend: kernel backend of the lazy form (default: the one that solved); the
+            dense and sparse forms evaluate the plan's entries directly and reject it.
+        memory_budget: bytes allowed for the dense form (default 2 GiB).
 
     Shapes:
         dense: (N, M) or (B, N, M); see :class:`SparsePlan` and :class:`LazyPlan`.
@@ -254,8 +250,13 @@ def plan(
         (20, 20)
     """
     check_choice("form", form, ("dense", "sparse", "lazy"))
+    if backend is not None and form != "lazy":
+        raise ValueError(
+            f"{PREFIX} `backend` chooses the kernels of the lazy form; the {form} form "
+            "evaluates the plan's entries directly. Drop `backend`, or use form='lazy'."
+        )
     if form == "dense":
-        return dense_plan(result, backend=backend, memory_budget=memory_budget)
+        return dense_plan(result, memory_budget=memory_budget)
     if form == "sparse":
         return sparse_plan(result, threshold=threshold)
     return build_lazy_plan(as_problem(result, backend))

@@ -110,23 +110,23 @@ def single_problem(result: object, index: int) -> OTResult:
             f"{PREFIX} expected the OTResult returned by `brenier.solve(...)`, got "
             f"{type(result).__name__}."
         )
-    if result.measures is None:
-        raise ValueError(f"{PREFIX} this OTResult carries no `measures`; use `brenier.solve`.")
+    if result.objective is None or result.measures is None:
+        raise ValueError(f"{PREFIX} this OTResult carries no `objective`; use `brenier.solve`.")
     m = result.measures
     B = m.x.shape[0]
     if not isinstance(index, int) or not -B <= index < B:
         raise ValueError(f"{PREFIX} `index` must be an integer in [0, {B}), got {index!r}.")
     if not m.batched:
         return result
-    pick = slice(index % B, index % B + 1)
+    k = index % B
 
     def item(t: Tensor | None) -> Tensor | None:
         return None if t is None else t[index]
 
-    measures = replace(m, x=m.x[pick], y=m.y[pick], a=m.a[pick], b=m.b[pick], batched=False)
+    objective = result.objective.map_geometries(lambda g: g.item(k))
     return replace(
         result, value=result.value[index], f=result.f[index], g=result.g[index],
-        f_aa=item(result.f_aa), g_bb=item(result.g_bb), measures=measures,
+        f_aa=item(result.f_aa), g_bb=item(result.g_bb), objective=objective,
     )  # fmt: skip
 
 

@@ -6,15 +6,16 @@ import pytest
 import torch
 
 from brenier.kernels import OnlinePair
-from brenier.multiscale import (
+from brenier.kernels.block_sparse import (
+    BlockSparsePair,
     BlockSparsity,
     Frame,
+    SortedPair,
     cell_size_for,
     grid_clusters,
     potential_fit,
     truncate,
 )
-from brenier.multiscale._kernel import BlockSparsePair, SortedPair
 
 
 @pytest.mark.parametrize("D", [2, 3, 5])

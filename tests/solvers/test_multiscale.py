@@ -7,17 +7,16 @@ import torch
 
 import brenier
 from brenier.io import load_example, normalize, sample_surface
-from brenier.kernels import register_backend
-from brenier.multiscale import MultiscaleBackend
+from brenier.kernels import BackendRequest, choose_backend
+from brenier.kernels.block_sparse import MultiscaleBackend
+from brenier.solvers import LoopOptions, sinkhorn_loop
+from brenier.solvers.multiscale import MultiscaleStrategy
 
 # Few clusters and small blocks (nested grids), so that truncation drops most blocks
-# even at these small sizes.
+# even at these small sizes. Backends are objects passed as `backend=`.
 SMALL = MultiscaleBackend(name="multiscale-test", clusters=60, block_size=8)
-register_backend(SMALL)
 # A huge truncation threshold: the same blocks machinery, nothing of weight dropped.
-register_backend(
-    MultiscaleBackend(name="multiscale-exact", clusters=60, block_size=8, truncate=20.0)
-)
+EXACT = MultiscaleBackend(name="multiscale-exact", clusters=60, block_size=8, truncate=20.0)
 
 #: Agreement with online at the default threshold tau = 5 (measured: <= 1.5e-4 on values).
 RTOL_TRUNCATED = 1e-3
@@ -28,7 +27,7 @@ def _scan(n: int, seed: int) -> torch.Tensor:
     return torch.from_numpy(normalize(sample_surface(vertices, faces, n, seed=seed)))
 
 
-def _compare(x, y, a=None, b=None, rtol=RTOL_TRUNCATED, backend="multiscale-test", **options):
+def _compare(x, y, a=None, b=None, rtol=RTOL_TRUNCATED, backend=SMALL, **options):
     """Solves with ``backend`` and with online; values, potentials, gradients agree.
 
     Tight tolerance by default: two solvers that stop at a loose one from different
@@ -44,7 +43,7 @@ def _compare(x, y, a=None, b=None, rtol=RTOL_TRUNCATED, backend="multiscale-test
         gx, gy = torch.autograd.grad(res.value.sum(), (x, y))
         out.append((res, gx, gy))
     (m, mx, my), (o, ox, oy) = out
-    assert m.backend == backend and m.status == o.status
+    assert m.backend == backend.name and m.status == o.status
     assert torch.allclose(m.value, o.value, rtol=rtol, atol=0)
     # Potentials in the mean under each measure: at low-density points they are weakly
     # determined (two solvers stopping at the same marginal error may differ there).
@@ -69,12 +68,13 @@ def test_agrees_with_online_on_a_scan_and_truncates() -> None:
     y = _scan(1000, seed=1) @ rot + 0.05
     _compare(x, y, blur=0.03)
     a = torch.full((1, 1000), 1 / 1000, dtype=x.dtype)
-    problems, state, _ = SMALL.run_loop(
-        x[None], y[None], a, a, [4.0**-k for k in range(7)], debias=True, rho=None, tol=1e-2,
-        max_iter=1000, relaxation=1.8, callback=None,
+    strategy = MultiscaleStrategy(
+        x[None], y[None], a, a, [4.0**-k for k in range(7)], rho=None, debias=True,
+        backend=SMALL,
     )  # fmt: skip
-    assert problems.xy.kept_fraction < 0.3  # the fine kernels are sparse
-    assert state.f.shape == (1, 1000)
+    state, _, stage = sinkhorn_loop(strategy, LoopOptions(tol=1e-2, max_iter=1000), x.dtype)
+    assert stage.interactions[0].xy.kept_fraction < 0.3  # the fine kernels are sparse
+    assert state.f.shape == (1, 1000) and len(stage.interactions) == 3
 
 
 def test_weights_unbalanced_and_no_debias(gen: torch.Generator) -> None:
@@ -87,7 +87,7 @@ def test_weights_unbalanced_and_no_debias(gen: torch.Generator) -> None:
     _compare(x, y, a / a.sum(), b / b.sum(), rtol=5e-3, blur=0.05, debias=False)
     _compare(x, y, a, b, blur=0.05, reach=1.0)
     # without truncation error, the block-sparse path is the online one
-    exact = {"rtol": 1e-6, "tol": 1e-8, "backend": "multiscale-exact", "blur": 0.05}
+    exact = {"rtol": 1e-6, "tol": 1e-8, "backend": EXACT, "blur": 0.05}
     _compare(x, y, a / a.sum(), b / b.sum(), **exact)
 
 
@@ -95,8 +95,8 @@ def test_outputs_come_back_in_the_users_order(gen: torch.Generator) -> None:
     x = torch.rand(300, 3, generator=gen, dtype=torch.float64)
     y = torch.rand(250, 3, generator=gen, dtype=torch.float64) + 0.2
     px, py = torch.randperm(300, generator=gen), torch.randperm(250, generator=gen)
-    r = brenier.solve(x, y, blur=0.05, backend="multiscale-test")
-    s = brenier.solve(x[px], y[py], blur=0.05, backend="multiscale-test")
+    r = brenier.solve(x, y, blur=0.05, backend=SMALL)
+    s = brenier.solve(x[px], y[py], blur=0.05, backend=SMALL)
     assert torch.allclose(s.f, r.f[px], atol=1e-8) and torch.allclose(s.g, r.g[py], atol=1e-8)
     assert torch.allclose(s.value, r.value, rtol=1e-8)
 
@@ -106,7 +106,7 @@ def test_batched_equals_per_sample(gen: torch.Generator) -> None:
     y = torch.rand(2, 300, 3, generator=gen, dtype=torch.float64)
     y[1] = 2 * y[1] + 0.5  # different scales: different clusters per item
     xb = x.clone().requires_grad_()
-    opts = {"blur": 0.05, "diameter": 4.0, "tol": 1e-5, "backend": "multiscale-test"}
+    opts = {"blur": 0.05, "diameter": 4.0, "tol": 1e-5, "backend": SMALL}
     rb = brenier.solve(xb, y, **opts)
     (gb,) = torch.autograd.grad(rb.value.sum(), xb)
     for i in range(2):
@@ -122,7 +122,7 @@ def test_batched_equals_per_sample(gen: torch.Generator) -> None:
 def test_float32_keeps_its_dtype(gen: torch.Generator) -> None:
     x = torch.rand(500, 3, generator=gen)
     y = torch.rand(400, 3, generator=gen) + 0.1
-    r = brenier.solve(x, y, blur=0.05, backend="multiscale-test")
+    r = brenier.solve(x, y, blur=0.05, backend=SMALL)
     o = brenier.solve(x, y, blur=0.05, backend="online")
     assert r.value.dtype == torch.float32 and r.f.dtype == torch.float32
     assert torch.allclose(r.value, o.value, rtol=1e-3)
@@ -134,17 +134,18 @@ def test_auto_rule_picks_multiscale_for_large_low_dimensional_problems(gen) -> N
     res = brenier.solve(x[:200], x[:200] + 0.5, blur=0.05, backend="multiscale")
     assert res.backend == "multiscale" and abs(float(res.value) - 0.375) < 1e-3
 
-    def chosen(n: int, dim: int | None, device: str = "cpu") -> str:
-        pick = brenier.kernels.choose_backend
-        return pick("auto", res.cost, (1, n, n), 8, True, None, device, dim=dim).name
+    def chosen(n: int, dim: int, device: str = "cpu", purpose: str = "loop", cost=res.cost) -> str:
+        request = BackendRequest(
+            "auto", cost, (1, n, n), dim, 8, device_type=device, purpose=purpose
+        )
+        return choose_backend(request).name
 
     assert chosen(5000, 3) == "multiscale" and chosen(5000, 2) == "multiscale"
-    assert chosen(10**6, None) == "online"  # pair kernels only (plans, maps)
+    assert chosen(10**6, 3, purpose="pair") == "online"  # pair kernels only (plans, maps)
     assert chosen(5000, 4) == "online" and chosen(1000, 3) == "online"
     assert chosen(5000, 3, "cuda") != "multiscale"
-    pick = brenier.kernels.choose_backend
     p1 = brenier.solve(x, x, p=1, blur=0.05).cost
-    assert pick("auto", p1, (1, 5000, 5000), 8, True, None, "cpu", dim=3).name == "online"
+    assert chosen(5000, 3, cost=p1) == "online"
 
 
 def test_bad_inputs(gen: torch.Generator) -> None:
@@ -163,5 +164,20 @@ def test_heavy_tailed_clouds_converge(gen: torch.Generator) -> None:
     # block of every row and column at every grid of the chain converges.
     x = torch.randn(300, 2, generator=gen, dtype=torch.float64)
     y = torch.randn(250, 2, generator=gen, dtype=torch.float64) + 1.0
-    res = brenier.solve(x, y, blur=0.05, debias=False, max_iter=600, backend="multiscale-test")
+    res = brenier.solve(x, y, blur=0.05, debias=False, max_iter=600, backend=SMALL)
     assert res.status is brenier.results.Status.CONVERGED
+
+
+def test_every_loop_option_is_honoured(gen: torch.Generator) -> None:
+    # The loop owns these options for every backend: multiscale no longer drops them.
+    x = torch.rand(400, 3, generator=gen, dtype=torch.float64)
+    y = torch.rand(300, 3, generator=gen, dtype=torch.float64) + 0.2
+    seen: list[int] = []
+    plain = brenier.solve(
+        x, y, blur=0.03, backend=SMALL, anderson=0, callback=lambda s: seen.append(s.iteration)
+    )
+    accelerated = brenier.solve(x, y, blur=0.03, backend=SMALL)
+    assert plain.iterations != accelerated.iterations
+    assert seen and len(seen) == plain.iterations
+    capped = brenier.solve(x, y, blur=0.03, backend=SMALL, max_iter=12)
+    assert capped.status is brenier.Status.MAX_ITERATIONS

@@ -13,8 +13,8 @@ of kept y clusters, consecutive clusters merged into one range). Every row of cl
 Gather, then stream: the kept columns of cluster ``I`` (coordinates, ``h`` and the
 vectors of the companion reductions) are first copied into contiguous scratch buffers
 (one set per thread, ``width`` columns), once per cluster; every row of the cluster
-then runs the *online* kernels' row functions (``_row_lse``, ``_row_planvec``,
-``_row_softmin_backward``) on them. The copy costs one pass over the kept columns per
+then runs the *online* kernels' row functions (``row_lse``, ``row_planvec``,
+``row_softmin_backward``) on them. The copy costs one pass over the kept columns per
 cluster, shared by its rows, and the pair loop runs at the online kernels' speed
 whatever the length of the ranges (short ranges, from small blocks, would otherwise
 defeat the vectorisation). Measured against the online kernel on the same pairs:
@@ -29,12 +29,12 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from ..kernels._online_numba import (
-    _BLOCK,
-    _FASTMATH,
-    _row_lse,
-    _row_planvec,
-    _row_softmin_backward,
+from .._online_numba import (
+    BLOCK,
+    FASTMATH,
+    row_lse,
+    row_planvec,
+    row_softmin_backward,
 )
 
 
@@ -78,7 +78,7 @@ def _width(col_lo, col_hi, r0, r1) -> int:
     return L
 
 
-@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunks, out):
     """out[i] = the block-sparse log-sum-exp of row i; x (N, D), yT (D, M); ``width``
     bounds the kept columns of a cluster."""
@@ -86,7 +86,7 @@ def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunk
     D = yT.shape[0]
     h2 = h.reshape(1, -1)
     for ch in prange(nchunks):
-        tmp = np.empty(_BLOCK, dtype=x.dtype)
+        tmp = np.empty(BLOCK, dtype=x.dtype)
         ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         for cl in range(ch * K // nchunks, (ch + 1) * K // nchunks):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
@@ -94,18 +94,18 @@ def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunk
             yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
             hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
-                out[i] = _row_lse(x[i], yk, hk, c, p, tmp)
+                out[i] = row_lse(x[i], yk, hk, c, p, tmp)
 
 
-@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def planvec_kernel(x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunks, out):
     """out[i, k] = sum_{j kept} exp(a_i + h_j - c C_ij) V[j, k]; VT is (E, M)."""
     K = x_offsets.shape[0] - 1
     D, E = yT.shape[0], VT.shape[0]
     h2 = h.reshape(1, -1)
     for ch in prange(nchunks):
-        buf = np.empty(_BLOCK, dtype=x.dtype)
-        tmp = np.empty(_BLOCK, dtype=x.dtype)
+        buf = np.empty(BLOCK, dtype=x.dtype)
+        tmp = np.empty(BLOCK, dtype=x.dtype)
         ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         vs = np.empty(E * width, dtype=x.dtype)
         for cl in range(ch * K // nchunks, (ch + 1) * K // nchunks):
@@ -115,10 +115,10 @@ def planvec_kernel(x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, wi
             hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
             vk = _gather(VT, col_lo, col_hi, r0, r1, L, vs)
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
-                _row_planvec(x[i], yk, a[i], hk, vk, c, p, buf, tmp, out[i])
+                row_planvec(x[i], yk, a[i], hk, vk, c, p, buf, tmp, out[i])
 
 
-@njit(parallel=True, fastmath=_FASTMATH, cache=True)
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
 def softmin_backward_kernel(
     x, yT, a, g, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, gx, cS, cG
 ):
@@ -128,8 +128,8 @@ def softmin_backward_kernel(
     T = cS.shape[0]
     h2 = h.reshape(1, -1)
     for ch in prange(T):
-        buf = np.empty(_BLOCK, dtype=x.dtype)
-        tmp = np.empty(_BLOCK, dtype=x.dtype)
+        buf = np.empty(BLOCK, dtype=x.dtype)
+        tmp = np.empty(BLOCK, dtype=x.dtype)
         ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         gs, ss = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         for cl in range(ch * K // T, (ch + 1) * K // T):
@@ -142,7 +142,7 @@ def softmin_backward_kernel(
             sG[:] = 0
             sS[:] = 0
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
-                _row_softmin_backward(x[i], yk, a[i], g[i], hk, c, p, buf, tmp, gx[i], sS, sG)
+                row_softmin_backward(x[i], yk, a[i], g[i], hk, c, p, buf, tmp, gx[i], sS, sG)
             _scatter_add(sG, col_lo, col_hi, r0, r1, cG[ch])
             _scatter_add(sS.reshape(1, -1), col_lo, col_hi, r0, r1, cS[ch].reshape(1, -1))
 

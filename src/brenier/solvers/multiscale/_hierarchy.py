@@ -18,8 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ._clustering import Clusters, grid_clusters, sorted_groups
-from ._truncation import Children
+from ...kernels.block_sparse import Children, Clusters, grid_clusters, sorted_groups
 
 #: Grids between two intermediate levels (the entity count grows ~ 2^(step d)).
 LEVEL_STEP = 1

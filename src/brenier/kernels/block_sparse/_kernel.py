@@ -19,7 +19,7 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from .._validation import PREFIX
+from ..._validation import PREFIX
 from . import _block_sparse_numba as _nb
 from ._truncation import BlockSparsity
 

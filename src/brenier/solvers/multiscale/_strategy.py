@@ -1,0 +1,317 @@
+"""The multiscale strategy of the one loop: levels of nested grids, then the points.
+
+1. Bin both clouds on nested voxel grids of sides s_0 / 2^t (``_hierarchy.py``): the
+   *top* grid holds about ``clusters`` cells. The levels of the solve are the top grid,
+   the finer grids while their cells hold a few points, then the points
+   (:func:`~._hierarchy.plan_levels`).
+2. Coarse stage: the Sinkhorn loop between the top grid's centroids (online kernels)
+   at its temperatures; then its kernel truncated once, for the jump.
+3. Jump to the next level: extrapolate the potentials with one softmin against the
+   previous level's entities (and alike for g, f_aa, g_bb),
+
+   .. math::
+
+       f_i = \\lambda\\, \\mathrm{softmin}_\\varepsilon(x_i; y', \\log b' + g'/\\varepsilon),
+
+   on the previous level's kept blocks (a row inherits the columns of its block).
+4. At each temperature of a level: truncate (``_truncation.py``) with the current
+   potentials along the chain of grids down to the level's blocks, then continue the
+   same loop on the block-sparse kernels.
+
+The strategy only supplies kernels and moves potentials (lines 1, 3, 4); the loop of
+``solvers/_sinkhorn.py`` iterates on them with its own tolerances, caps and
+acceleration, as for every backend. Each batch item gets its own strategy (its grids
+differ): :func:`brenier.solve` runs the loop once per item.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from ...kernels import OnlinePair
+from ...kernels.block_sparse import (
+    BlockSparsePair,
+    BlockSparsity,
+    Children,
+    Clusters,
+    Frame,
+    MultiscaleBackend,
+    SortedPair,
+    cell_size_for,
+    default_clusters,
+    grid_clusters,
+    potential_fit,
+    truncate_chain,
+)
+from ...problems import damping
+from .._stages import Interaction, SinkhornState, Stage
+from ._hierarchy import Hierarchy, Level, plan_levels
+
+logger = logging.getLogger("brenier.multiscale")
+
+#: The truncation chains start from a grid of at most this many cells (tested densely).
+CHAIN_TOP = 512
+
+
+def _inherit(kernel: BlockSparsePair, rows: Clusters, x: Tensor) -> BlockSparsePair:
+    """The kernel of the finer entities x (K, D), grouped as ``rows`` by the blocks of
+    ``kernel``'s rows, against ``kernel``'s columns: each row inherits its block's
+    kept columns (line 3)."""
+    (item,) = kernel.items
+    s = item.blocks
+    kept = int((rows.offsets.diff().numpy() * s.columns).sum())
+    blocks = BlockSparsity(rows.offsets.numpy(), s.row_ptr, s.col_lo, s.col_hi, kept)
+    jump = SortedPair(rows.perm, rows.inverse, item.y_perm, blocks)
+    return BlockSparsePair(x[None], kernel.y, (jump,))
+
+
+def _jump(
+    state: SinkhornState,
+    interactions: tuple[Interaction, ...],
+    rows: tuple[Clusters, Clusters],
+    clouds: tuple[Tensor, Tensor],
+    weights: tuple[Tensor, Tensor],
+    rho: float | None,
+) -> SinkhornState:
+    """Line 3 between two truncated levels: softmins on the inherited kept blocks."""
+    (gx, gy), (x, y), (a, b) = rows, clouds, weights
+    eps, lam = state.eps, damping(state.eps, rho)
+    la, lb = a.log(), b.log()
+    xy, yx = interactions[0].xy, interactions[0].yx
+    f = lam * _inherit(xy, gx, x).softmin(eps, lb + state.g / eps)  # type: ignore[arg-type]
+    g = lam * _inherit(yx, gy, y).softmin(eps, la + state.f / eps)  # type: ignore[arg-type]
+    if len(interactions) == 1:
+        return state.set(fs=(f,), gs=(g,))
+    xx, yy, f_aa, g_bb = interactions[1].xy, interactions[2].xy, state.fs[1], state.fs[2]
+    f_aa = lam * _inherit(xx, gx, x).softmin(eps, la + f_aa / eps)  # type: ignore[arg-type]
+    g_bb = lam * _inherit(yy, gy, y).softmin(eps, lb + g_bb / eps)  # type: ignore[arg-type]
+    return state.set(fs=(f, f_aa, g_bb), gs=(g, f_aa, g_bb))
+
+
+@dataclass(frozen=True)
+class LevelGeometry:
+    """A level of one batch item: its clouds and the groupings of the truncation chain."""
+
+    level: Level
+    x: Tensor
+    y: Tensor
+    a: Tensor
+    b: Tensor
+    chain_x: list[Clusters]
+    chain_y: list[Clusters]
+    frames_x: list[Frame]
+    frames_y: list[Frame]
+    children: list[tuple[Children, Children]]
+
+    @classmethod
+    def of(cls, level: Level, hx: Hierarchy, hy: Hierarchy) -> LevelGeometry:
+        (x, a), (y, b) = hx.cloud(level.cloud), hy.cloud(level.cloud)
+        chain = range(level.blocks + 1)
+        cx = [hx.grouping(level.cloud, t) for t in chain]
+        cy = [hy.grouping(level.cloud, t) for t in chain]
+        return cls(
+            level,
+            x,
+            y,
+            a,
+            b,
+            cx,
+            cy,
+            [Frame.of(a, x, c) for c in cx],
+            [Frame.of(b, y, c) for c in cy],
+            [(hx.children(t), hy.children(t)) for t in chain[1:]],
+        )
+
+    def grouping(self, t: int, hx: Hierarchy, hy: Hierarchy) -> tuple[Clusters, Clusters]:
+        """The level's entities of both clouds grouped by grid t (the chain's, if in it)."""
+        if t < len(self.chain_x):
+            return self.chain_x[t], self.chain_y[t]
+        return hx.grouping(self.level.cloud, t), hy.grouping(self.level.cloud, t)
+
+
+def _kept(
+    geo: LevelGeometry, sym: str, f: Tensor, g: Tensor, eps: float, tau: float
+) -> tuple[BlockSparsity, BlockSparsity]:
+    """Kept blocks of one problem (sym: "xy", "xx" or "yy"), both ways.
+
+    The chain is tested again at every temperature with the current potentials: a
+    block dropped while the potentials were still rough can come back (re-testing only
+    the previous kept blocks can leave the marginals infeasible on the kept support,
+    and the loop then stalls).
+
+    The rule bounds dropped entries by exp(-tau) times the total weight of a side:
+    tau grows by the log of the larger total mass, so that it stays relative.
+    """
+    wa, wb = {"xy": (geo.a, geo.b), "xx": (geo.a, geo.a), "yy": (geo.b, geo.b)}[sym]
+    tau += math.log(max(1.0, float(wa.sum()), float(wb.sum())))
+    (cx, fx), (cy, fy) = ((getattr(geo, f"chain_{s}"), getattr(geo, f"frames_{s}")) for s in sym)
+    k = {"xy": (0, 1), "xx": (0, 0), "yy": (1, 1)}[sym]
+    children = [(pair[k[0]], pair[k[1]]) for pair in geo.children]
+    rows = [(c, potential_fit(f, fr)) for c, fr in zip(cx, fx, strict=True)]
+    cols = (
+        rows if sym != "xy" else [(c, potential_fit(g, fr)) for c, fr in zip(cy, fy, strict=True)]
+    )
+    return truncate_chain(rows, cols, children, eps, tau, symmetric=sym != "xy")
+
+
+def _kernels(
+    x: Tensor, y: Tensor, rows: Clusters, cols: Clusters, kept: tuple[BlockSparsity, ...]
+) -> tuple[BlockSparsePair, BlockSparsePair]:
+    """The kernels of (x, y) and (y, x) of one item from its kept blocks, both ways."""
+    xy = SortedPair(rows.perm, rows.inverse, cols.perm, kept[0])
+    yx = SortedPair(cols.perm, cols.inverse, rows.perm, kept[1])
+    return BlockSparsePair(x[None], y[None], (xy,)), BlockSparsePair(y[None], x[None], (yx,))
+
+
+def _truncated(
+    geo: LevelGeometry, state: SinkhornState, tau: float, eps: float, rho: float | None
+) -> tuple[Interaction, ...]:
+    """Line 4: the block-sparse kernels of every problem for the temperature eps, from
+    the state's potentials."""
+    bx, by = geo.chain_x[-1], geo.chain_y[-1]
+    a, b = geo.a[None], geo.b[None]
+    xy, yx = _kernels(geo.x, geo.y, bx, by, _kept(geo, "xy", state.f[0], state.g[0], eps, tau))
+    out = [Interaction.pair(xy, yx, a, b, rho)]
+    if len(state.fs) == 3:
+        f_aa, g_bb = state.fs[1][0], state.fs[2][0]
+        xx = _kernels(geo.x, geo.x, bx, bx, _kept(geo, "xx", f_aa, f_aa, eps, tau))[0]
+        yy = _kernels(geo.y, geo.y, by, by, _kept(geo, "yy", g_bb, g_bb, eps, tau))[0]
+        out += [Interaction.self_interaction(xx, a, rho), Interaction.self_interaction(yy, b, rho)]
+    return tuple(out)
+
+
+def _hierarchies(
+    x: Tensor, y: Tensor, a: Tensor, b: Tensor, clusters: int
+) -> tuple[Hierarchy, Hierarchy]:
+    """Line 1 for one batch item: nested grids halving from about ``clusters`` cells
+    (both clouds together: the coarse stage) until the cells hold about one point, and
+    doubling above it until at most ``CHAIN_TOP`` cells (where the chains start). Each
+    grid of x is binned once: the sizing probes are the grids themselves."""
+    both = torch.cat([x, y])
+    origin = both.min(0).values
+    diam = float((both.max(0).values - origin).norm())
+    side = cell_size_for(both, clusters, max(diam, 1e-12))
+    n = min(x.shape[0], y.shape[0])
+    grids = [grid_clusters(x, a, side, origin)]
+    sides, top = [side], 0
+    while grids[0].count > CHAIN_TOP and top < 8:
+        sides.insert(0, sides[0] * 2)
+        grids.insert(0, grid_clusters(x, a, sides[0], origin))
+        top += 1
+    while grids[-1].count < n / 2 and len(sides) < top + 12:
+        sides.append(sides[-1] / 2)
+        grids.append(grid_clusters(x, a, sides[-1], origin))
+    hx = Hierarchy(x, a, tuple(grids), tuple(sides), top)
+    return hx, Hierarchy.build(y, b, origin, sides, top)
+
+
+class MultiscaleStrategy:
+    """Lines 1-4 for one batch item, as a :class:`~brenier.solvers.KernelStrategy`.
+
+    Args:
+        x, y: the item's clouds (1, N, D) and (1, M, D), the user's tensors (the last
+            kernels are rebuilt on them for the value and its gradients).
+        a, b: the item's weights (1, N) and (1, M).
+        schedule: the temperatures of the eps-scaling.
+        rho: the marginal penalty (``None``: balanced).
+        debias: whether the symmetric problems OT(a, a), OT(b, b) are solved too.
+        backend: the multiscale options (clusters, truncation, block size).
+    """
+
+    def __init__(
+        self,
+        x: Tensor,
+        y: Tensor,
+        a: Tensor,
+        b: Tensor,
+        schedule: Sequence[float],
+        *,
+        rho: float | None,
+        debias: bool,
+        backend: MultiscaleBackend,
+    ):
+        self.x, self.y, self.rho, self.debias = x, y, rho, debias
+        self.tau = backend.truncate
+        xd, yd, ad, bd = x.detach()[0], y.detach()[0], a.detach()[0], b.detach()[0]
+        n = max(xd.shape[0], yd.shape[0])
+        clusters = backend.clusters if backend.clusters is not None else default_clusters(n)
+        self.t0 = time.perf_counter()
+        self.hx, self.hy = _hierarchies(xd, yd, ad, bd, clusters)
+        self.levels = plan_levels(self.hx, self.hy, list(schedule), backend.block_size)
+        self.stages = [(k, eps) for k, lv in enumerate(self.levels) for eps in lv.temperatures]
+        self._log(f"grids {[g.count for g in self.hx.grids]} + {[g.count for g in self.hy.grids]}")
+        self.level = -1
+        self.geometry: LevelGeometry | None = None
+        self.current: tuple[Interaction, ...] = ()
+
+    def _log(self, message: str) -> None:
+        logger.debug("%7.2fs  %s", time.perf_counter() - self.t0, message)
+
+    @property
+    def temperatures(self) -> list[float]:
+        return [eps for _, eps in self.stages]
+
+    def _coarse(self) -> tuple[Interaction, ...]:
+        """Line 2: online kernels between the top grid's centroids."""
+        cx, cy = self.hx.grids[self.hx.top], self.hy.grids[self.hy.top]
+        X, Y, A, B = cx.centroids[None], cy.centroids[None], cx.weights[None], cy.weights[None]
+        out = [Interaction.pair(OnlinePair(X, Y, p=2), OnlinePair(Y, X, p=2), A, B, self.rho)]
+        if self.debias:
+            out += [
+                Interaction.self_interaction(OnlinePair(X, X, p=2), A, self.rho),
+                Interaction.self_interaction(OnlinePair(Y, Y, p=2), B, self.rho),
+            ]
+        return tuple(out)
+
+    def stage(self, index: int, state: SinkhornState | None) -> tuple[Stage, SinkhornState | None]:
+        k, eps = self.stages[index]
+        if state is None or k == 0:  # the coarse stage keeps its kernels
+            if self.level < 0:
+                self.level, self.current = 0, self._coarse()
+            return Stage(eps, self.current), state
+        if k != self.level:
+            state = self._change_level(k, state)
+        assert self.geometry is not None  # set by _change_level
+        # One truncation per temperature: every new support restarts the loop's
+        # acceleration (truncating again every 50 iterations was measured to take 2,948
+        # iterations at 10^5 points, blur 0.01, against 145 at 10^4 without).
+        self.current = _truncated(self.geometry, state, self.tau, eps, self.rho)
+        kept = self.current[0].xy.kept_fraction  # type: ignore[attr-defined]
+        self._log(
+            f"level {self.levels[k].cloud} ({self.geometry.x.shape[0]} entities), "
+            f"eps {eps:.3g}: kept {kept:.2%}, iteration {state.iteration}"
+        )
+        return Stage(eps, self.current), state
+
+    def _change_level(self, k: int, state: SinkhornState) -> SinkhornState:
+        """Line 3: extrapolates the state onto level k's entities."""
+        if self.level == 0:  # the coarse kernels truncated once, for the jump
+            self._log(f"coarse: {len(self.levels[0].temperatures)} temperatures, "
+                      f"{state.iteration} iterations")  # fmt: skip
+            self.geometry = LevelGeometry.of(self.levels[0], self.hx, self.hy)
+            self.current = _truncated(self.geometry, state, self.tau, state.eps, self.rho)
+        previous = self.geometry
+        assert previous is not None
+        geo = LevelGeometry.of(self.levels[k], self.hx, self.hy)
+        rows = geo.grouping(previous.level.blocks, self.hx, self.hy)
+        weights = (previous.a, previous.b)
+        state = _jump(state, self.current, rows, (geo.x, geo.y), weights, self.rho)
+        self.level, self.geometry = k, geo
+        return state
+
+    def differentiable(self, stage: Stage) -> Stage:
+        """The last stage's kernels on the user's tensors (gradients flow to x and y)."""
+        supports = [(self.x, self.y), (self.x, self.x), (self.y, self.y)]  # xy, xx, yy
+        rebuilt = []
+        for p, (u, v) in zip(stage.interactions, supports, strict=False):
+            xy = BlockSparsePair(u, v, p.xy.items)  # type: ignore[attr-defined]
+            yx = xy if p.symmetric else BlockSparsePair(v, u, p.yx.items)  # type: ignore[attr-defined]
+            rebuilt.append(Interaction(xy, yx, p.a, p.b, p.a_log, p.b_log, p.rho, p.symmetric))
+        return Stage(stage.eps, tuple(rebuilt))
