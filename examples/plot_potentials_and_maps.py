@@ -1,4 +1,6 @@
-"""Potentials, plan and Brenier map between two 2D shapes, and their history.
+"""
+Potentials, plan and Brenier map between two 2D shapes, and their history
+=========================================================================
 
 A disk of points is transported onto the front view of the bundled Demosthenes scan.
 The script solves the entropic problem once, recording the potentials at every
@@ -68,7 +70,7 @@ def main(out: Path, blur: float) -> None:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Potentials, plan and Brenier map in 2D.")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     parser.add_argument("--blur", type=float, default=0.01)
     args = parser.parse_args()
