@@ -204,7 +204,7 @@ def write_shape(path: str | os.PathLike, shape: Shape) -> Path:
         arrays = {"points": shape.points, **shape.attributes}
         if shape.faces is not None:
             arrays["faces"] = shape.faces
-        return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))
+        return atomic_write(path, lambda tmp: np.savez_compressed(tmp, **arrays))  # type: ignore[arg-type]
     if suffix == ".csv":
         names = ["x", "y", "z", *shape.attributes]
         table = np.column_stack([shape.points, *shape.attributes.values()])

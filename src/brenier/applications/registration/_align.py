@@ -103,18 +103,29 @@ def align(
     blurs: Sequence[float],
     reach: float | None,
     tol: float = 1e-3,
+    polish: int = 0,
+    stop: float = 1e-4,
 ) -> tuple[AffineTransform, float]:
     """Iterated closed-form fits to robust-OT matchings; returns the map and last OT cost.
 
     The reach follows the blur (at least 3 blurs) so that coarse iterations, when the
     shapes may still be far apart, transport everything, and fine ones discard outliers.
+    Up to ``polish`` more iterations at the last blur follow, until the points move
+    less than ``stop`` (the fixed point of "fit to the projection" is approached
+    geometrically, at a rate set by the blur's shrinkage).
     """
     transform, cost = init, float("nan")
-    for blur in blurs:
+    schedule = list(blurs) + [blurs[-1]] * polish
+    for k, blur in enumerate(schedule):
         r = None if reach is None else max(reach, 3 * blur)
-        m = robust_matching(transform.apply(x), y, a, b, blur=blur, reach=r, tol=tol)
-        transform = fit(kind, x, m.targets, a * m.confidence)
+        before = transform.apply(x)
+        m = robust_matching(before, y, a, b, blur=blur, reach=r, tol=tol)
+        # c^2: points half-transported (at the edge of a missing part) pull less; with c
+        # the affine fit of the 20%-missing test was 3.2% of the size off, with c^2 1.6-3%.
+        transform = fit(kind, x, m.targets, a * m.confidence**2)
         cost = m.cost
+        if k >= len(blurs) and float((transform.apply(x) - before).norm(dim=1).max()) < stop:
+            break
     return transform, cost
 
 
@@ -157,6 +168,7 @@ def multistart(
         starts.append(align("rigid", x, y, a, b, spin, blurs=blurs[:1], reach=reach))
     starts.sort(key=lambda start: start[1])
     refined = [
-        align("rigid", x, y, a, b, start, blurs=blurs[1:], reach=reach) for start, _ in starts[:keep]
+        align("rigid", x, y, a, b, start, blurs=blurs[1:], reach=reach)
+        for start, _ in starts[:keep]
     ]
     return min(refined, key=lambda start: start[1])[0]

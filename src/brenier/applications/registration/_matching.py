@@ -57,9 +57,10 @@ def _truncated_projection(x: Tensor, y: Tensor, b: Tensor, g: Tensor, eps: float
     _, index = tree.query(x.numpy(), k=k)
     index = torch.from_numpy(np.asarray(index).reshape(len(x), k))
     near = y[index]  # (N, k, D)
-    logits = torch.log(b.clamp_min(1e-300))[index] + (
-        g[index] - 0.5 * ((x[:, None, :] - near) ** 2).sum(-1)
-    ) / eps
+    logits = (
+        torch.log(b.clamp_min(1e-300))[index]
+        + (g[index] - 0.5 * ((x[:, None, :] - near) ** 2).sum(-1)) / eps
+    )
     return torch.einsum("nk,nkd->nd", torch.softmax(logits, dim=1), near)
 
 

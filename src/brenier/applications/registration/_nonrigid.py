@@ -95,7 +95,8 @@ def ot_flow(
         x, y, a, b: source (already pre-aligned) and target with their weights.
         blurs: one OT blur per level, decreasing.
         smoothing: kernel width in blurs (sigma = smoothing * blur).
-        reach: robust OT reach (at least 3 blurs at each level).
+        reach: robust OT reach (the same at every level: the pre-alignment has brought
+            the shapes within it).
         max_points: cap on the points of each downsampled cloud.
         anisotropy: ``None`` for isotropic kernels, else the across/along width ratio
             r in (0, 1] on tubular parts.
@@ -105,8 +106,7 @@ def ot_flow(
     for blur in blurs:
         xs, as_ = downsample_to(moved, a, blur / 2, max_points)
         ys, bs = downsample_to(y, b, blur / 2, max_points)
-        r = None if reach is None else max(reach, 3 * blur)
-        m = robust_matching(xs, ys, as_, bs, blur=blur, reach=r, tol=tol)
+        m = robust_matching(xs, ys, as_, bs, blur=blur, reach=reach, tol=tol)
         sigma = smoothing * blur
         precisions = None if anisotropy is None else local_precisions(xs, sigma, anisotropy)
         w = as_ * m.confidence
@@ -156,8 +156,8 @@ def fit_spline(
         loss = brenier.sinkhorn_divergence(moved, ys, as_, bs, blur=blur, reach=reach, tol=1e-3)
         last[0] = float(loss)
         total = loss + regularization * (alpha * (K @ alpha)).sum()
-        total.backward()  # type: ignore[no-untyped-call]
+        total.backward()
         return total
 
-    optimizer.step(closure)  # type: ignore[no-untyped-call]
+    optimizer.step(closure)
     return KernelSpline(centres, alpha.detach(), sigma), last[0]

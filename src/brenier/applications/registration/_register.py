@@ -56,21 +56,31 @@ class RegistrationResult:
     moved: Tensor | np.ndarray
     initial_cost: float
     steps: tuple[StepReport, ...]
+    partial: tuple[Composite, ...] = ()
 
-    def apply(self, points: Tensor | np.ndarray) -> Tensor | np.ndarray:
+    def apply(
+        self, points: Tensor | np.ndarray, *, after: int | None = None
+    ) -> Tensor | np.ndarray:
         """Moves any points (K, 3) - landmarks, a full-resolution mesh - like the source.
+
+        Args:
+            points: the points to move, in the source's frame.
+            after: move them by the first ``after + 1`` steps only (e.g. ``after=0``:
+                the pre-alignment's rigid step); default: all steps.
 
         Returns the same type as the input (numpy array or tensor, dtype and device kept).
         """
         if isinstance(points, np.ndarray):
-            return self.apply(torch.from_numpy(np.asarray(points, dtype=np.float64))).numpy()  # type: ignore[union-attr]
+            moved = self.apply(torch.from_numpy(np.asarray(points, dtype=np.float64)), after=after)
+            return moved.numpy()  # type: ignore[union-attr]
         if not isinstance(points, Tensor) or points.dim() != 2 or points.shape[1] != 3:
             raise ValueError(
                 f"{PREFIX} `points` must be an array or tensor of shape (K, 3), got "
                 f"{getattr(points, 'shape', type(points).__name__)}."
             )
+        transform = self.transform if after is None else self.partial[after]
         with torch.no_grad():
-            out = self.transform.apply(points.detach().cpu().to(torch.float64))
+            out = transform.apply(points.detach().cpu().to(torch.float64))
         return out.to(device=points.device, dtype=points.dtype)
 
     @property
@@ -96,22 +106,22 @@ def _as_cloud(name: str, shape: ShapeInput, weights: object) -> tuple[Tensor, Te
             f"shape file, got {type(shape).__name__}."
         )
     if points.dim() != 2 or points.shape[1] != 3 or len(points) == 0:
-        raise ValueError(f"{PREFIX} `{name}` must have shape (N, 3), N >= 1, got {tuple(points.shape)}.")
+        raise ValueError(
+            f"{PREFIX} `{name}` must have shape (N, 3), N >= 1, got {tuple(points.shape)}."
+        )
     if not bool(torch.isfinite(points).all()):
         raise ValueError(f"{PREFIX} `{name}` has NaN or infinite coordinates; remove them first.")
     w_name = "a" if name == "source" else "b"
     if weights is None:
         w = torch.full((len(points),), 1.0 / len(points), dtype=torch.float64)
     else:
-        w = torch.as_tensor(weights).detach().cpu().to(torch.float64).reshape(-1)  # type: ignore[arg-type]
+        w = torch.as_tensor(weights).detach().cpu().to(torch.float64).reshape(-1)
         if len(w) != len(points):
             raise ValueError(
                 f"{PREFIX} `{w_name}` has {len(w)} weights for {len(points)} {name} points."
             )
         if not bool(torch.isfinite(w).all()) or bool((w < 0).any()) or not float(w.sum()) > 0:
-            raise ValueError(
-                f"{PREFIX} `{w_name}` must be finite, non-negative and not all zero."
-            )
+            raise ValueError(f"{PREFIX} `{w_name}` must be finite, non-negative and not all zero.")
     return points, w / w.sum()
 
 
@@ -198,8 +208,8 @@ def register(
     y, b_w = _as_cloud("target", target, b)
     norm = Normalization.fit(y, b_w)
     xn, yn = norm.apply(x), norm.apply(y)
-    rho = None if reach is None else (REACH if reach == "auto" else float(reach) / norm.scale)  # type: ignore[arg-type]
-    fine = BLUR if blur == "auto" else float(blur) / norm.scale  # type: ignore[arg-type]
+    rho = None if reach is None else (REACH if reach == "auto" else float(reach) / norm.scale)
+    fine = BLUR if blur == "auto" else float(blur) / norm.scale
     # Start from the translation that matches the centres of mass.
     current: list[object] = [AffineTransform(torch.eye(3, dtype=x.dtype), b_w @ yn - a_w @ xn)]
     moved = current[0].apply(xn)  # type: ignore[attr-defined]
@@ -217,17 +227,14 @@ def register(
         return float(result.value)
 
     initial = score(moved)
-    reports = []
+    reports, ends = [], []
     for name in steps:
         t0 = time.perf_counter()
         if name in _align.KINDS:
             base = Composite(tuple(current)).apply(xs)
             identity = AffineTransform.identity()
             step = _affine_step(name, base, ys, as_, bs, identity, rho, fine, multistart)
-            if isinstance(current[-1], AffineTransform):  # merge consecutive affine maps
-                current[-1] = step.compose(current[-1])
-            else:
-                current.append(step)
+            current.append(step)
         elif name == "nonrigid":
             blurs = [fine * 2**k for k in reversed(range(levels))]
             fields, _ = _nonrigid.ot_flow(
@@ -243,18 +250,20 @@ def register(
             )  # fmt: skip
             current.append(spline)
         moved = Composite(tuple(current)).apply(xn)
+        ends.append(len(current))
         seconds = time.perf_counter() - t0
         reports.append(StepReport(name, seconds, score(moved)))
         if verbose:
             print(f"{PREFIX} {name}: {seconds:.2f} s, OT cost {reports[-1].cost:.4g}")
     transform = Composite((norm, *current, _Inverse(norm)))
+    partial = tuple(Composite((norm, *current[:end], _Inverse(norm))) for end in ends)
     with torch.no_grad():
         moved_out = norm.inverse(moved)
     if isinstance(source, Tensor):
         moved_final: Tensor | np.ndarray = moved_out.to(source)
     else:
         moved_final = moved_out.numpy()
-    return RegistrationResult(transform, moved_final, initial, tuple(reports))
+    return RegistrationResult(transform, moved_final, initial, tuple(reports), partial)
 
 
 @dataclass(frozen=True)
@@ -283,6 +292,6 @@ def _affine_step(
         few_x, few_a = _nonrigid.downsample_to(x, a, 0.02, 300)
         few_y, few_b = _nonrigid.downsample_to(y, b, 0.02, 300)
         init = _align.multistart(few_x, few_y, few_a, few_b, init, blurs=[0.15, 0.05], reach=rho)
-    blurs = _align.blur_schedule(0.1, max(fine, 0.01), 6 if kind != "affine" else 4)
-    transform, _ = _align.align(kind, x, y, a, b, init, blurs=blurs, reach=rho)
+    blurs = _align.blur_schedule(0.1, max(fine, 0.01), 5)
+    transform, _ = _align.align(kind, x, y, a, b, init, blurs=blurs, reach=rho, polish=10)
     return transform
