@@ -33,7 +33,7 @@ from torch import Tensor
 
 import brenier
 
-from ._matching import robust_matching
+from ._matching import backend_for, robust_matching
 from ._preprocess import farthest_point_subsample, voxel_downsample
 from ._transforms import KernelSpline, SmoothDisplacement
 
@@ -153,8 +153,10 @@ def fit_spline(
     def closure() -> Tensor:
         optimizer.zero_grad()
         moved = xs + features @ alpha
-        loss = brenier.sinkhorn_divergence(moved, ys, as_, bs, blur=blur, reach=reach, tol=1e-3)
-        last[0] = float(loss)
+        loss = brenier.sinkhorn_divergence(
+            moved, ys, as_, bs, blur=blur, reach=reach, tol=1e-3, backend=backend_for(xs, ys)
+        )
+        last[0] = float(loss.detach())
         total = loss + regularization * (alpha * (K @ alpha)).sum()
         total.backward()
         return total

@@ -43,7 +43,7 @@ def vessel_tree(seed: int = 0, depth: int = 9, root_length: float = 60.0) -> Ves
     Example:
         >>> tree = vessel_tree(seed=0, depth=5)
         >>> len(tree.starts), len(tree.bifurcations)
-        (63, 31)
+        (31, 15)
     """
     rng = np.random.default_rng(seed)
     starts, ends, radii, forks = [], [], [], []
