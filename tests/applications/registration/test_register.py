@@ -28,13 +28,14 @@ def test_top_level_entry_point_and_report(gen: torch.Generator) -> None:
 
 
 def test_apply_on_landmarks_equals_the_moved_samples(gen: torch.Generator) -> None:
-    pair = lung_pair(1500, seed=2, depth=6, missing=0.0, outliers=0.0)
+    pair = lung_pair(800, seed=2, depth=6, missing=0.0, outliers=0.0)
     res = brenier.register(
-        pair.source, pair.target, steps=("rigid", "affine", "nonrigid"), multistart=False
-    )
+        pair.source, pair.target, steps=("rigid", "affine", "nonrigid"), multistart=False,
+        levels=2, blur=5.0,
+    )  # fmt: skip
     assert isinstance(res.moved, np.ndarray)
     # Landmarks that coincide with samples are moved exactly like them.
-    picks = np.array([0, 17, 1234, 1499])
+    picks = np.array([0, 17, 432, 799])
     np.testing.assert_allclose(res.apply(pair.source[picks]), res.moved[picks], atol=1e-12)
     moved32 = res.apply(torch.from_numpy(pair.source[picks]).float())
     assert moved32.dtype == torch.float32
@@ -60,7 +61,7 @@ def test_nonrigid_reduces_the_landmark_error() -> None:
 
 
 def test_spline_step_lowers_the_ot_cost(gen: torch.Generator) -> None:
-    x = torch.rand(600, 3, generator=gen, dtype=torch.float64)
+    x = torch.rand(300, 3, generator=gen, dtype=torch.float64)
     y = x + 0.05 * torch.sin(3 * x[:, [1, 2, 0]])
     res = brenier.register(x, y, steps=("spline",), reach=None)
     assert res.steps[0].cost < 0.5 * res.initial_cost

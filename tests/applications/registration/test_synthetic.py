@@ -42,9 +42,7 @@ def test_deformation_is_smooth_and_breathing_like() -> None:
     phi = breathing_deformation(0)
     z = np.random.default_rng(0).uniform(-100, 100, size=(500, 3))
     h = 1e-4
-    jac = np.stack(
-        [(phi(z + h * e) - phi(z - h * e)) / (2 * h) for e in np.eye(3)], axis=-1
-    )
+    jac = np.stack([(phi(z + h * e) - phi(z - h * e)) / (2 * h) for e in np.eye(3)], axis=-1)
     det = np.linalg.det(jac)
     assert (det > 0.5).all() and (det < 2.0).all()  # invertible, no folding
     assert np.median(det) > 1.1  # inhale: the volume grows

@@ -43,8 +43,10 @@ def fit_similarity(x: Tensor, y: Tensor, w: Tensor, *, scale: bool = False) -> A
         >>> R = torch.linalg.qr(torch.randn(3, 3, dtype=torch.float64))[0]
         >>> R = R * torch.linalg.det(R)  # a proper rotation
         >>> fit = fit_similarity(x, 2 * x @ R.T + 1, torch.ones(50), scale=True)
-        >>> torch.allclose(fit.matrix, 2 * R), torch.allclose(fit.translation, torch.ones(3).double())
-        (True, True)
+        >>> torch.allclose(fit.matrix, 2 * R)
+        True
+        >>> torch.allclose(fit.translation, torch.ones(3).double())
+        True
     """
     xc, yc, mx, my, w = _centred(x, y, w.to(x))
     cov = (w[:, None] * yc).T @ xc
@@ -67,8 +69,10 @@ def fit_affine(x: Tensor, y: Tensor, w: Tensor) -> AffineTransform:
         >>> x = torch.randn(40, 3, dtype=torch.float64)
         >>> A = torch.tensor([[1.2, 0.1, 0], [0, 0.9, 0.2], [0.1, 0, 1.1]], dtype=torch.float64)
         >>> fit = fit_affine(x, x @ A.T - 3, torch.ones(40))
-        >>> torch.allclose(fit.matrix, A), torch.allclose(fit.translation, -3 * torch.ones(3).double())
-        (True, True)
+        >>> torch.allclose(fit.matrix, A)
+        True
+        >>> torch.allclose(fit.translation, -3 * torch.ones(3).double())
+        True
     """
     xc, yc, mx, my, w = _centred(x, y, w.to(x))
     xx = (w[:, None] * xc).T @ xc

@@ -31,8 +31,9 @@ import brenier
 #: nearest targets (k-d tree) instead of summed over all targets.
 EXACT_PAIRS = 4 * 10**8
 #: Up to this many point pairs the dense backend is used: on a loaded 2-core machine it
-#: was measured 3-10x faster than the compiled online kernel at 300-2,000 points.
-DENSE_PAIRS = 4 * 10**6
+#: was measured 3-10x faster than the compiled online kernel at 300-400 points, and
+#: 1.6x slower at 2,000 (where ``auto`` picks the online or multiscale kernels).
+DENSE_PAIRS = 10**6
 #: Targets kept per source point by the truncated projection.
 PROJECTION_NEIGHBOURS = 64
 
