@@ -54,18 +54,19 @@ def render(pair: dict[str, np.ndarray], moved: np.ndarray, path: Path) -> None:
 
     before = np.linalg.norm(pair["vertices"] - pair["truth"], axis=1)
     after = np.linalg.norm(moved - pair["truth"], axis=1)
-    fig = plt.figure(figsize=(11, 5.5))
+    fig = plt.figure(figsize=(12, 5.5))
     for k, (points, err, title) in enumerate(
         [(pair["vertices"], before, "before"), (moved, after, "after")]
     ):
         ax = fig.add_subplot(1, 2, k + 1, projection="3d")
         t = pair["target"][:: max(1, len(pair["target"]) // 4000)]
-        ax.scatter(*t.T, s=0.3, c="0.75", alpha=0.3)
-        sc = ax.scatter(*points.T, s=0.6, c=err, cmap="inferno", vmin=0, vmax=before.max())
+        ax.scatter(*t.T, s=0.3, c="tab:blue", alpha=0.15)
+        top = float(np.percentile(err, 99))
+        sc = ax.scatter(*points.T, s=0.6, c=err, cmap="inferno", vmin=0, vmax=top)
         ax.set_title(f"{title}: error {err.mean():.1f} mm mean, {np.median(err):.1f} median")
         ax.set_axis_off()
-        ax.view_init(elev=10, azim=-60)
-    fig.colorbar(sc, ax=fig.axes, shrink=0.6, label="distance to the true position (mm)")
+        ax.view_init(elev=10, azim=30)
+        fig.colorbar(sc, ax=ax, shrink=0.6, label="distance to the true position (mm)")
     fig.savefig(path, dpi=120)
     plt.close(fig)
 

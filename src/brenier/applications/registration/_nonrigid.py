@@ -109,7 +109,7 @@ def ot_flow(
         m = robust_matching(xs, ys, as_, bs, blur=blur, reach=reach, tol=tol)
         sigma = smoothing * blur
         precisions = None if anisotropy is None else local_precisions(xs, sigma, anisotropy)
-        w = as_ * m.confidence
+        w = as_ * m.confidence**2  # as in the affine fits: half-matched points pull less
         field = SmoothDisplacement(xs, m.targets - xs, w, sigma, precisions)
         # delta: 1% of the median kernel mass at the centres, so v fades far from them.
         field = replace(field, fade=0.01 * float(torch.median(field.kernel_mass(xs))))
