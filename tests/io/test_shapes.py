@@ -41,6 +41,7 @@ def test_mesh_round_trip(tmp_path: Path, tetra: Shape, suffix: str) -> None:
     if suffix in WITH_ATTRIBUTES:
         np.testing.assert_allclose(back.attributes["radius"], tetra.attributes["radius"])
     assert not list(tmp_path.glob(".*")), "the temporary file was left behind"
+    assert path.stat().st_mode & 0o044, "written files are readable by others, as usual"
 
 
 @pytest.mark.parametrize("suffix", [".ply", ".vtu", ".vtk", ".npy", ".npz", ".csv"])

@@ -220,8 +220,9 @@ def write_shape(path: str | os.PathLike, shape: Shape) -> Path:
             "cloud as PLY, VTU or NPY."
         )
     meshio = _meshio()
-    if shape.faces is not None:
-        cells = [("triangle", shape.faces)]
+    cells: list[tuple[str, np.ndarray]]
+    if shape.faces is not None:  # int32: PLY has no 64-bit integers
+        cells = [("triangle", shape.faces.astype(np.int32))]
     elif suffix in (".vtk", ".vtu"):
         cells = [("vertex", np.arange(len(shape.points))[:, None])]
     else:
