@@ -178,7 +178,8 @@ def register(
             largest side; ``None``: balanced OT (no outlier is discarded).
         blur: finest OT blur in the shapes' unit; ``"auto"``: 0.5% of the target's size.
         multistart: try the 24 cube rotations before the rigid fit.
-        levels: levels of the non-rigid flow (blur halving from 8 finest blurs down).
+        levels: levels of the non-rigid flow, the blur halving from 2**(levels - 1) times
+            `blur` down to `blur`.
         smoothing: width of the flow's smoothing kernel, in blurs.
         anisotropy: ``None`` for isotropic smoothing, else the across/along width
             ratio in (0, 1] of kernels on tubular parts (local PCA).
