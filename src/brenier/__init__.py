@@ -6,6 +6,7 @@ drop-in replacement for GeomLoss's module of the same name.
 """
 
 from ._version import __version__
+from .applications import register
 from .losses import SamplesLoss
 from .results import EMDResult, MatchingResult, OTResult, Status
 from .solvers import sinkhorn_divergence, solve
@@ -47,6 +48,7 @@ __all__ = [
     "ot_1d",
     "ot_1d_plan",
     "plan",
+    "register",
     "round_plan",
     "sinkhorn_divergence",
     "sliced_wasserstein",
