@@ -44,6 +44,8 @@ class OTResult:
         measures: the validated inputs in batched form (x (B,N,D), y, a (B,N), b),
             detached, for plans and maps computed after the solve.
         cost: the ground cost.
+        tol: the tolerance asked for (``None``: not checked); ``status`` is ``CONVERGED``
+            exactly when ``marginal_error <= tol``.
     """
 
     value: Tensor
@@ -64,6 +66,7 @@ class OTResult:
     timings: dict[str, float] = field(default_factory=dict)
     measures: Measures | None = field(default=None, repr=False)
     cost: Cost | None = field(default=None, repr=False)
+    tol: float | None = None
 
     @property
     def potentials(self) -> tuple[Tensor, Tensor]:
@@ -114,5 +117,6 @@ class OTResult:
         return (
             f"OTResult(value=[{shown}], backend={self.backend}, blur={self.blur:g}, "
             f"iterations={self.iterations}, marginal_error={self.marginal_error:.2e}, "
+            f"tol={self.tol if self.tol is None else format(self.tol, '.0e')}, "
             f"status={self.status.value})"
         )

@@ -2,7 +2,7 @@
 
 from ._schedule import epsilon_schedule
 from ._sinkhorn import Interactions, SinkhornState, sinkhorn_loop
-from ._solve import DEFAULT_TOL, sinkhorn_divergence, solve
+from ._solve import DEFAULT_TOL, sinkhorn_divergence, solve, warn_unless_ok
 
 __all__ = [
     "DEFAULT_TOL",
@@ -12,4 +12,5 @@ __all__ = [
     "sinkhorn_divergence",
     "sinkhorn_loop",
     "solve",
+    "warn_unless_ok",
 ]

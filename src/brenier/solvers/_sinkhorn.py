@@ -52,7 +52,7 @@ import torch
 from torch import Tensor
 
 from ..kernels import PairKernel
-from ..results import Status
+from ..results import Status, final_status
 from ._acceleration import DEFAULT_MEMORY, AndersonHistory, anderson_step
 from ._duals import damping
 
@@ -358,8 +358,8 @@ def sinkhorn_loop(
         rho: marginal penalty of unbalanced OT (``None``: balanced).
         tol: marginal error to reach at the last temperature (the earlier ones stop at
             ``max(tol, 1e-3)``), raised to the rounding floor of the dtype if larger (see
-            :func:`rounding_floor`); ``None`` does one symmetric iteration per temperature
-            and no check (GeomLoss).
+            :func:`rounding_floor`; status ``ROUNDING_FLOOR`` when it stops there).
+            ``None`` does one symmetric iteration per temperature and no check (GeomLoss).
         max_iter: cap on the total number of iterations (at least one per temperature
             is always done).
         relaxation: over-relaxation factor omega in [1, 2) of the OT(a, b) updates, used
@@ -377,9 +377,9 @@ def sinkhorn_loop(
                 if callback is not None:
                     callback(state)
             return state, Status.NOT_CHECKED
-        tol = max(tol, rounding_floor(schedule[-1], schedule, a.dtype))
+        floor = rounding_floor(schedule[-1], schedule, a.dtype)
         state = _converge_levels(
-            problems, state, w, schedule, rho, tol, max_iter, relaxation, anderson, callback
-        )
-        status = Status.CONVERGED if state.error <= tol else Status.MAX_ITERATIONS
-        return state, status
+            problems, state, w, schedule, rho, max(tol, floor), max_iter, relaxation, anderson,
+            callback,
+        )  # fmt: skip
+        return state, final_status(state.error, tol, floor, state.iteration, max_iter)

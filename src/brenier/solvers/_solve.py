@@ -12,11 +12,11 @@ from .._validation import PREFIX, Measures, check_measures, check_positive, chec
 from ..geometry import CostFunction, make_cost
 from ..geometry import diameter as bounding_diameter
 from ..kernels import choose_backend
-from ..results import OTResult, Status
+from ..results import OTResult, final_status
 from ._acceleration import DEFAULT_MEMORY
 from ._duals import damping, safe_log, semi_dual_value
 from ._schedule import epsilon_schedule
-from ._sinkhorn import DEFAULT_RELAXATION, Callback, Interactions, sinkhorn_loop
+from ._sinkhorn import DEFAULT_RELAXATION, Callback, Interactions, rounding_floor, sinkhorn_loop
 
 #: Default stopping tolerance on the L1 marginal error at the final blur: at 1e-3 the
 #: gradient was measured 1.7-2.6% (relative L2) off the converged one on close shapes
@@ -80,8 +80,9 @@ def solve(
         tol: L1 marginal error to reach at the final blur; ``None``: one iteration per
             blur and no check (GeomLoss's behaviour). In float32 at a blur below ~1% of the
             diameter, rounding bounds the reachable error (about 1e-3 at 0.5%): the loop
-            stops there (:func:`brenier.solvers._sinkhorn.rounding_floor`).
-        max_iter: cap on the total number of iterations.
+            stops there (:func:`brenier.solvers._sinkhorn.rounding_floor`) with status
+            ``ROUNDING_FLOOR``; ``CONVERGED`` always means ``marginal_error <= tol``.
+        max_iter: hard cap on the total number of iterations.
         relaxation: over-relaxation factor omega in [1, 2) of the Sinkhorn updates when
             ``anderson=0`` (1 is plain Sinkhorn; see :mod:`brenier.solvers._sinkhorn`).
         anderson: memory of the Anderson acceleration of the Sinkhorn iterations
@@ -172,6 +173,9 @@ def solve(
             callback=callback,
         )
     t2 = time.perf_counter()
+    if tol is not None:  # one rule for every backend: converged means error <= the tol asked
+        floor = rounding_floor(eps, schedule, m.x.dtype)
+        status = final_status(state.error, tol, floor, state.iteration, max_iter)
 
     # Envelope theorem: one last reduction per problem with autograd, potentials detached.
     lam = damping(eps, rho)
@@ -222,6 +226,7 @@ def solve(
         timings={"prepare": t1 - t0, "loop": t2 - t1, "value": t3 - t2},
         measures=Measures(m.x.detach(), m.y.detach(), m.a.detach(), m.b.detach(), m.batched),
         cost=c,
+        tol=tol,
     )
 
 
@@ -245,6 +250,20 @@ def sinkhorn_divergence(
         True
     """
     result = solve(x, y, a, b, **options)  # type: ignore[arg-type]
-    if result.status is Status.MAX_ITERATIONS:
-        warnings.warn(f"{PREFIX} {result.status.message}", RuntimeWarning, stacklevel=2)
+    warn_unless_ok(result, stacklevel=3)
     return result.value
+
+
+def warn_unless_ok(result: OTResult, stacklevel: int = 2) -> None:
+    """Warns (RuntimeWarning) when a solve stopped above its tolerance, with the numbers
+    and the remedy; for the losses, which return the value only."""
+    if result.status.ok:
+        return
+    dtype = str(result.value.dtype).removeprefix("torch.")
+    warnings.warn(
+        f"{PREFIX} status={result.status.value}: marginal error {result.marginal_error:.2e} "
+        f"above tol={result.tol:g} ({dtype}, blur={result.blur:g}, {result.iterations} "
+        f"iterations). {result.status.message}",
+        RuntimeWarning,
+        stacklevel=stacklevel,
+    )
