@@ -1,4 +1,4 @@
-"""Issue 17: the status of :func:`brenier.solve` never lies."""
+"""Issue 17: the status of :func:`brenier.solve` never lies, and max_iter is a hard cap."""
 
 from __future__ import annotations
 
@@ -50,3 +50,25 @@ def test_the_loss_warns_with_the_numbers_and_the_remedy(gen):
     x, y = clouds(gen, 60, 10.0, torch.float32)
     with pytest.warns(RuntimeWarning, match=r"status=rounding_floor: marginal error .*\(float32"):
         brenier.sinkhorn_divergence(x, y, blur=0.05, backend="dense")
+
+
+@pytest.mark.parametrize("backend", ["dense", "online"])
+@pytest.mark.parametrize("max_iter", [1, 5, 20])
+def test_max_iter_is_a_hard_cap(gen, backend, max_iter):
+    """17.6: blur 0.001 has 14 temperatures; max_iter=5 used to run 14 iterations."""
+    x, y = clouds(gen, 40, 1.0, torch.float64)
+    res = brenier.solve(x, y, blur=0.001, max_iter=max_iter, backend=backend)
+    assert res.iterations <= max_iter
+    assert res.status is Status.MAX_ITERATIONS
+
+
+def test_max_iter_is_a_hard_cap_without_checks(gen):
+    x, y = clouds(gen, 40, 1.0, torch.float64)
+    res = brenier.solve(x, y, blur=0.001, tol=None, max_iter=3, backend="dense")
+    assert res.iterations == 3 and res.status is Status.NOT_CHECKED
+
+
+def test_max_iter_is_a_hard_cap_for_multiscale(gen):
+    x, y = clouds(gen, 300, 1.0, torch.float64)
+    res = brenier.solve(x, y, blur=0.01, max_iter=12, backend="multiscale")
+    assert res.iterations <= 12 and res.status is Status.MAX_ITERATIONS

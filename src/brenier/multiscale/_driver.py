@@ -281,7 +281,7 @@ def _run_item(
                 [eps],
                 rho=opt.rho,
                 tol=tol,
-                max_iter=max(cap, state.iteration + 1),
+                max_iter=cap,  # a hard cap: max_iter is never exceeded
                 relaxation=opt.relaxation,
                 callback=opt.callback,
                 init=state,
