@@ -55,6 +55,7 @@ from ..kernels import PairKernel
 from ..results import Status, final_status
 from ._acceleration import DEFAULT_MEMORY, AndersonHistory, anderson_step
 from ._duals import damping
+from ._progress import Progress
 
 #: Over-relaxation of the OT(a, b) updates; see the module docstring.
 DEFAULT_RELAXATION = 1.8
@@ -231,12 +232,15 @@ def _converge_at(
     meet ``symmetric_tol`` (``inf``: one update at this temperature), or ``budget`` runs out.
     """
     relax, previous, k = 1.0, float("inf"), 0  # plain Sinkhorn first after a change of eps
+    progress = Progress()
     while k < budget:
         state = relaxed_step(problems, state, w, eps, rho, relax, symmetric_tol)
         k += 1
         if callback is not None:
             callback(state)
         if state.marginal_error <= tol and state.symmetric_error <= symmetric_tol:
+            break
+        if progress.stalled(state.error):
             break
         # Over-relax once the error decreases; back off to plain Sinkhorn if it grows.
         relax = omega if state.marginal_error < previous else 1.0
@@ -264,6 +268,7 @@ def _converge_accelerated(
     """
     lam = damping(eps, rho)
     history, g, previous, k = AndersonHistory(), state.g, float("inf"), 0
+    progress = Progress()
     while k < budget:
         f = lam * problems.xy.softmin(eps, w.b_log + g / eps)
         image = lam * problems.yx.softmin(eps, w.a_log + f / eps)
@@ -281,7 +286,7 @@ def _converge_accelerated(
         state = state.set(f=f, g=g, eps=eps, iteration=state.iteration + 1, marginal_error=error)
         if callback is not None:
             callback(state)
-        if done:
+        if done or progress.stalled(state.error):
             break
     return state
 
@@ -360,8 +365,10 @@ def sinkhorn_loop(
         rho: marginal penalty of unbalanced OT (``None``: balanced).
         tol: marginal error to reach at the last temperature (the earlier ones stop at
             ``max(tol, 1e-3)``), raised to the rounding floor of the dtype if larger (see
-            :func:`rounding_floor`; status ``ROUNDING_FLOOR`` when it stops there).
-            ``None`` does one symmetric iteration per temperature and no check (GeomLoss).
+            :func:`rounding_floor`; status ``ROUNDING_FLOOR`` when it stops there). At
+            each temperature the loop also stops when the error has stalled
+            (:mod:`brenier.solvers._progress`; status ``STALLED``). ``None`` does one
+            symmetric iteration per temperature and no check (GeomLoss).
         max_iter: hard cap on the total number of iterations: when it runs out before
             the last temperature, the remaining ones are skipped (status
             ``MAX_ITERATIONS``).
