@@ -83,3 +83,19 @@ def test_inputs_are_not_modified():
     a = torch.full((10,), 0.1)
     brenier.solve(x, y, a, blur=0.1)
     assert torch.equal(x, X) and torch.equal(y, Y) and torch.equal(a, torch.full((10,), 0.1))
+
+
+# issue 17.2: half precision is refused, not reported as converged at 70% error.
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+@pytest.mark.parametrize("backend", ["auto", "dense", "online"])
+def test_half_precision_is_refused_with_the_cast_to_use(dtype, backend):
+    x, y = torch.randn(200, 3).to(dtype), (torch.randn(200, 3) + 1).to(dtype)
+    with pytest.raises(TypeError, match=r"^\[brenier\] `x` has dtype .*`x\.float\(\)`"):
+        brenier.solve(x, y, backend=backend)
+    with pytest.raises(TypeError, match="too coarse"):
+        brenier.SamplesLoss("sinkhorn")(x, y)
+
+
+def test_half_weights_are_refused():
+    with pytest.raises(TypeError, match="too coarse"):
+        brenier.solve(X, Y, a=torch.full((10,), 0.1).half())
