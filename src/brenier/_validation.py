@@ -159,6 +159,32 @@ def check_measures(x: Tensor, y: Tensor, a: Tensor | None, b: Tensor | None) -> 
     return Measures(xb, yb, ab, bb, batched)
 
 
+def mass_tolerance(dtype: torch.dtype) -> float:
+    """Relative difference of total masses that counts as equal: 1e-5, or 100 ulps.
+
+    Normalised weights (``w / w.sum()``, 10^3-10^6 points) differ from mass 1 by at most
+    2.4e-7 in float32 and 2.2e-16 in float64 (measured); float32 data cast to float64
+    keeps its 1e-7: 1e-5 leaves a margin of 40 and is far below any useful ``tol``.
+    """
+    return max(1e-5, 100 * torch.finfo(dtype).eps)
+
+
+def check_equal_masses(m: Measures) -> None:
+    """Balanced OT needs sum(a) = sum(b) in every batch item, up to rounding."""
+    ma, mb = m.a.detach().sum(-1), m.b.detach().sum(-1)
+    gap = (ma - mb).abs() / torch.maximum(ma, mb)
+    k = int(gap.argmax())
+    rtol = mass_tolerance(m.a.dtype)
+    if float(gap[k]) > rtol:
+        where = f" in batch item {k}" if m.batched else ""
+        raise ValueError(
+            f"{PREFIX} balanced OT (reach=None) needs equal total masses, got sum(a) = "
+            f"{float(ma[k]):.6g} and sum(b) = {float(mb[k]):.6g}{where} (relative difference "
+            f"{float(gap[k]):.2g} > {rtol:.0e}). Normalise them (`a / a.sum(-1, keepdim=True)`, "
+            "same for `b`), or use reach= for unbalanced OT."
+        )
+
+
 def check_positive(name: str, value: float, hint: str = "") -> float:
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise TypeError(f"{PREFIX} `{name}` must be a number, got {type(value).__name__}.")

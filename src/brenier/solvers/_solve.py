@@ -8,7 +8,14 @@ import warnings
 import torch
 from torch import Tensor
 
-from .._validation import PREFIX, Measures, check_measures, check_positive, check_scaling
+from .._validation import (
+    PREFIX,
+    Measures,
+    check_equal_masses,
+    check_measures,
+    check_positive,
+    check_scaling,
+)
 from ..geometry import CostFunction, make_cost
 from ..geometry import diameter as bounding_diameter
 from ..kernels import choose_backend
@@ -110,6 +117,8 @@ def solve(
         1.5
     """
     m = check_measures(x, y, a, b)
+    if reach is None:
+        check_equal_masses(m)
     blur = check_positive("blur", blur, "Typical values: 0.01-0.1 times the shape's size.")
     scaling = check_scaling(scaling)
     rho_reach = None if reach is None else check_positive("reach", reach)
