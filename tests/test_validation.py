@@ -133,3 +133,18 @@ def test_masses_equal_up_to_rounding_are_accepted(dtype):
     x, y = torch.randn(1000, 2, dtype=dtype), torch.randn(50, 2, dtype=dtype)
     res = brenier.solve(x, y, a, b, blur=0.5)
     assert torch.isfinite(res.value)
+
+
+# issue 17.5: an empty batch is refused with a clear message (was a raw IndexError).
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x, y: brenier.solve(x, y),
+        lambda x, y: brenier.sinkhorn_divergence(x, y),
+        lambda x, y: brenier.SamplesLoss("energy")(x, y),
+        lambda x, y: brenier.SamplesLoss("hausdorff")(x, y),
+    ],
+)
+def test_empty_batch_is_refused(call):
+    with pytest.raises(ValueError, match=r"^\[brenier\] `x` is an empty batch \(shape \(0, 5, 3\)"):
+        call(torch.randn(0, 5, 3), torch.randn(0, 5, 3))

@@ -74,6 +74,11 @@ def check_points(name: str, t: Tensor) -> Tensor:
             f"{PREFIX} `{name}` must have shape (N, D) or (B, N, D), got shape "
             f"{tuple(t.shape)}. For 1D data of shape (N,), use `{name}[:, None]`."
         )
+    if t.dim() == 3 and t.shape[0] == 0:
+        raise ValueError(
+            f"{PREFIX} `{name}` is an empty batch (shape {tuple(t.shape)}, B = 0); pass at "
+            "least one item, or skip the call when the batch is empty."
+        )
     if t.shape[-2] == 0:
         raise ValueError(f"{PREFIX} `{name}` is an empty point cloud (shape {tuple(t.shape)}).")
     if t.shape[-1] == 0:
