@@ -22,6 +22,7 @@ from ..kernels import choose_backend
 from ..results import OTResult, final_status
 from ._acceleration import DEFAULT_MEMORY
 from ._duals import damping, safe_log, semi_dual_value
+from ._scale import check_blur_scale, not_finite_message
 from ._schedule import epsilon_schedule
 from ._sinkhorn import DEFAULT_RELAXATION, Callback, Interactions, rounding_floor, sinkhorn_loop
 
@@ -153,6 +154,7 @@ def solve(
     eps = blur**power
     rho = None if rho_reach is None else rho_reach**power
     diam = bounding_diameter(m.x, m.y) if diameter is None else diameter
+    check_blur_scale(blur, diam, power, m.x.dtype)
     schedule = epsilon_schedule(power, max(diam, blur), blur, scaling)
     run_loop = getattr(kernels, "run_loop", None)
     if run_loop is not None:  # backends that drive the loop themselves (multiscale)
@@ -211,10 +213,8 @@ def solve(
     t3 = time.perf_counter()
 
     if not bool(torch.isfinite(value.detach()).all()):
-        raise FloatingPointError(
-            f"{PREFIX} the OT value is not finite (blur={blur}, dtype={m.x.dtype}). This can "
-            "happen with float32 at a very small blur; use float64 or a larger blur."
-        )
+        why = f"status {status.value}, marginal error {state.marginal_error:.2g}"
+        raise FloatingPointError(not_finite_message(blur, diam, power, m.x.dtype, why))
     unbatch = (lambda t: t) if m.batched else (lambda t: t.squeeze(0))
     return OTResult(
         value=unbatch(value),
