@@ -88,9 +88,13 @@ def choose_backend(
     if requested != "auto":
         backend = get_backend(requested)
         if not backend.supports(cost):
+            fix = (
+                "use backend='dense' (custom costs need their matrix)"
+                if cost.function is not None
+                else "use backend='online' (or 'auto'), which computes it without a matrix"
+            )
             raise ValueError(
-                f"{PREFIX} backend {requested!r} cannot compute the cost {cost.name}; "
-                "use backend='dense' (custom costs need their matrix)."
+                f"{PREFIX} backend {requested!r} cannot compute the cost {cost.name}; {fix}."
             )
         if backend.name == "dense" and not fits:
             raise MemoryError(
