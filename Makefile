@@ -17,6 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install -q "torch==$(TORCH_VERSION)"
 	$(PIP) install -q -e ".[dev]"
+	$(PY) -m brenier.warmup  # compile and cache the numba kernels now, not at the first call
 	touch $(STAMP)
 
 # The layer contracts of pyproject.toml first (an import circle or an upward import

@@ -49,6 +49,7 @@ def two_shapes(n_source: int, n_target: int, seed: int = 0) -> tuple[torch.Tenso
 
 
 def main(out: Path, blur: float) -> None:
+    out.mkdir(parents=True, exist_ok=True)
     x, y = two_shapes(400, 600)
     history = PotentialHistory()
     start = time.perf_counter()

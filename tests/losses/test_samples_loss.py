@@ -81,7 +81,9 @@ def test_geomloss_backend_names_and_batched_inputs(gen):
     [
         (dict(loss="wasserstein"), ValueError, "`loss` must be one of"),
         (dict(kernel=lambda x, y: x), ValueError, "custom `kernel`"),
-        (dict(cluster_scale=0.1), NotImplementedError, "multiscale"),
+        (dict(cluster_scale=0.1), ValueError, "multiscale backend sizes its grids"),
+        (dict(truncate=3), ValueError, r"pass backend='multiscale' with it"),
+        (dict(truncate=-1.0, backend="multiscale"), ValueError, "truncate"),
         (dict(loss="energy", potentials=True), ValueError, "potentials=True"),
         (dict(blur=0), ValueError, "blur"),
         (dict(scaling=2), ValueError, "scaling"),
@@ -91,3 +93,25 @@ def test_geomloss_backend_names_and_batched_inputs(gen):
 def test_bad_constructor_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         SamplesLoss(**kwargs)
+
+
+# issue 17.6: GeomLoss's truncate maps to the multiscale backend's threshold, and the
+# module warns at a non-converged status like sinkhorn_divergence.
+def test_truncate_configures_the_multiscale_backend(gen):
+    x = torch.randn(300, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(300, 3, generator=gen, dtype=torch.float64) + 0.5
+    loss = SamplesLoss("sinkhorn", blur=0.05, truncate=3, backend="multiscale")
+    assert loss.backend.name == "multiscale(truncate=3)" and loss.backend.truncate == 3.0
+    assert brenier.kernels.get_backend(loss.backend).truncate == 3.0
+    reference = brenier.sinkhorn_divergence(x, y, blur=0.05, backend="online")
+    assert float(loss(x, y)) == pytest.approx(float(reference), rel=1e-3)
+
+
+def test_samples_loss_warns_like_sinkhorn_divergence(gen):
+    x = torch.randn(100, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(100, 3, generator=gen, dtype=torch.float64)
+    with pytest.warns(RuntimeWarning, match="status=max_iterations") as functional:
+        brenier.sinkhorn_divergence(x, y, blur=0.001, max_iter=5)
+    with pytest.warns(RuntimeWarning, match="status=max_iterations") as module:
+        SamplesLoss("sinkhorn", blur=0.001, max_iter=5)(x, y)
+    assert module[0].filename == functional[0].filename == __file__  # points at the caller

@@ -126,3 +126,13 @@ def test_missing_matplotlib_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     with pytest.raises(ImportError, match=r"\[brenier\].*brenier\[viz\]"):
         require_matplotlib()
+
+
+# issue 17.6: a missing folder is an error, not silently created.
+@pytest.mark.parametrize("plot", [plot_plan, plot_map, plot_potentials])
+def test_a_missing_folder_is_not_created(solved, tmp_path, plot):
+    res, _ = solved
+    target = tmp_path / "typo" / "nested" / "figure.png"
+    with pytest.raises(FileNotFoundError, match=r"^\[brenier\] the folder .*typo.* does not exist"):
+        plot(res, path=target)
+    assert not (tmp_path / "typo").exists()

@@ -124,9 +124,13 @@ def choose_backend(request: BackendRequest) -> KernelBackend:
     if not (isinstance(request.backend, str) and request.backend == "auto"):
         backend = get_backend(request.backend)
         if not backend.supports(cost):
+            fix = (
+                "use backend='dense' (custom costs need their matrix)"
+                if cost.function is not None
+                else "use backend='online' (or 'auto'), which computes it without a matrix"
+            )
             raise ValueError(
-                f"{PREFIX} backend {backend.name!r} cannot compute the cost {cost.name}; "
-                "use backend='dense' (custom costs need their matrix)."
+                f"{PREFIX} backend {backend.name!r} cannot compute the cost {cost.name}; {fix}."
             )
         if isinstance(backend, DenseBackend) and not fits:
             raise MemoryError(

@@ -16,7 +16,8 @@ from .._validation import (
 )
 from ..geometry import make_cost
 from ..kernels import BackendRequest, choose_backend
-from ..solvers import DEFAULT_TOL, solve
+from ..kernels.block_sparse import MultiscaleBackend
+from ..solvers import DEFAULT_TOL, solve, warn_unless_ok
 from ._kernel_losses import KERNELS, hausdorff_divergence, kernel_loss
 
 LOSSES = ("sinkhorn", "hausdorff", *KERNELS)
@@ -24,6 +25,21 @@ LOSSES = ("sinkhorn", "hausdorff", *KERNELS)
 BACKEND_ALIASES = {"tensorized": "dense"}
 
 logger = logging.getLogger("brenier")
+
+
+def multiscale_truncation(backend: str, truncate: float | None) -> str | MultiscaleBackend:
+    """The backend for GeomLoss's ``truncate``: a multiscale backend object with that
+    threshold, named ``"multiscale(truncate=...)"``."""
+    if truncate is None or truncate == MultiscaleBackend.truncate:
+        return backend
+    tau = check_positive("truncate", truncate)
+    if backend != "multiscale":
+        raise ValueError(
+            f"{PREFIX} `truncate`={truncate!r} sets the truncation of the multiscale backend, "
+            f"but backend={backend!r}: pass backend='multiscale' with it, or leave truncate "
+            "at its default (5)."
+        )
+    return MultiscaleBackend(name=f"multiscale(truncate={tau:g})", truncate=tau)
 
 
 class SamplesLoss(nn.Module):
@@ -43,11 +59,13 @@ class SamplesLoss(nn.Module):
         reach: ``None`` (balanced) or the reach of unbalanced OT.
         diameter: largest distance in the problem (default: computed).
         scaling: ratio of the eps-scaling, in (0, 1).
-        truncate: kept for GeomLoss compatibility; must be ``None`` or 5 (its default)
-            until the multiscale backend lands.
+        truncate: with ``backend="multiscale"``, the truncation threshold of the
+            multiscale backend, as in GeomLoss: blocks whose plan entries are below
+            ``exp(-truncate)`` are dropped (default 5; ``None`` keeps the default).
         cost: a callable ``(x, y) -> (B, N, M)`` cost matrix instead of ``p``.
         kernel: must be ``None`` (GeomLoss's custom kernel formulas are not supported).
-        cluster_scale: must be ``None`` until the multiscale backend lands.
+        cluster_scale: must be ``None`` (the multiscale grids are sized from the
+            number of points).
         debias: debiased divergence (default) or raw OT_eps.
         potentials: return the dual potentials (F, G) instead of the value.
         verbose: accepted for compatibility; diagnostics live in :func:`brenier.solve`'s
@@ -95,10 +113,12 @@ class SamplesLoss(nn.Module):
                 f"{PREFIX} custom `kernel` formulas are not supported; use loss='gaussian', "
                 "'laplacian' or 'energy', or a `cost` callable with loss='sinkhorn'."
             )
-        if cluster_scale is not None or truncate not in (None, 5):
-            raise NotImplementedError(
-                f"{PREFIX} `cluster_scale` and `truncate` configure the multiscale backend, "
-                "which is not available yet; leave them at their defaults."
+        if cluster_scale is not None:
+            raise ValueError(
+                f"{PREFIX} `cluster_scale` is not supported: brenier's multiscale backend "
+                "sizes its grids from the number of points. Leave it at None; to set the "
+                "number of clusters, pass "
+                "`backend=brenier.kernels.block_sparse.MultiscaleBackend(clusters=...)`."
             )
         if potentials and loss != "sinkhorn":
             raise ValueError(f"{PREFIX} potentials=True needs loss='sinkhorn', got {loss!r}.")
@@ -108,7 +128,7 @@ class SamplesLoss(nn.Module):
         self.loss, self.p, self.blur, self.reach = loss, p, blur, reach
         self.diameter, self.scaling, self.cost = diameter, scaling, cost
         self.debias, self.potentials, self.verbose = debias, potentials, verbose
-        self.backend = BACKEND_ALIASES.get(backend, backend)
+        self.backend = multiscale_truncation(BACKEND_ALIASES.get(backend, backend), truncate)
         self.tol, self.max_iter = tol, max_iter
 
     def forward(self, *tensors: Tensor) -> Tensor | tuple[Tensor, Tensor]:
@@ -164,6 +184,8 @@ class SamplesLoss(nn.Module):
         )
         if self.verbose:
             logger.info(result.summary())
+        # user -> Module.__call__ -> _call_impl -> forward -> _sinkhorn -> warn_unless_ok
+        warn_unless_ok(result, stacklevel=6)
         return result.potentials if self.potentials else result.value
 
     def extra_repr(self) -> str:

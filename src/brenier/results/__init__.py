@@ -2,6 +2,6 @@
 
 from ._matching import EMDResult, MatchingResult
 from ._result import OTResult
-from ._status import Status
+from ._status import Status, final_status
 
-__all__ = ["EMDResult", "MatchingResult", "OTResult", "Status"]
+__all__ = ["EMDResult", "MatchingResult", "OTResult", "Status", "final_status"]

@@ -44,6 +44,8 @@ class OTResult:
         objective: the problems solved (geometries detached, cost, reach), for plans and
             maps computed after the solve.
         kernel_backend: the backend object that ran (plans and maps reuse it).
+        tol: the tolerance asked for (``None``: not checked); ``status`` is ``CONVERGED``
+            exactly when ``marginal_error <= tol``.
     """
 
     value: Tensor
@@ -64,6 +66,7 @@ class OTResult:
     timings: dict[str, float] = field(default_factory=dict)
     objective: Objective | None = field(default=None, repr=False)
     kernel_backend: KernelBackend | None = field(default=None, repr=False)
+    tol: float | None = None
 
     @property
     def measures(self) -> Measures | None:
@@ -121,5 +124,6 @@ class OTResult:
         return (
             f"OTResult(value=[{shown}], backend={self.backend}, blur={self.blur:g}, "
             f"iterations={self.iterations}, marginal_error={self.marginal_error:.2e}, "
+            f"tol={self.tol if self.tol is None else format(self.tol, '.0e')}, "
             f"status={self.status.value})"
         )

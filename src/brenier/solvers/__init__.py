@@ -3,7 +3,7 @@
 from ._fixed import FixedKernels
 from ._schedule import epsilon_schedule
 from ._sinkhorn import sinkhorn_loop
-from ._solve import DEFAULT_TOL, sinkhorn_divergence, solve
+from ._solve import DEFAULT_TOL, sinkhorn_divergence, solve, warn_unless_ok
 from ._stages import Interaction, KernelStrategy, LoopOptions, SinkhornState, Stage
 
 __all__ = [
@@ -18,4 +18,5 @@ __all__ = [
     "sinkhorn_divergence",
     "sinkhorn_loop",
     "solve",
+    "warn_unless_ok",
 ]

@@ -51,11 +51,14 @@ The marginal error of the pair (f, g) comes for free from the update itself: the
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-from ..results import Status
+from ..results import Status, final_status
 from ._acceleration import AndersonHistory, anderson_step
+from ._progress import Progress
 from ._stages import Callback, Interaction, KernelStrategy, LoopOptions, SinkhornState, Stage
 
 #: Iterations allowed at each intermediate temperature before moving on.
@@ -86,6 +89,11 @@ def _t_yx(p: Interaction, eps: float, f: Tensor) -> Tensor:
     return p.lam(eps) * p.yx.softmin(eps, p.a_log + f / eps)
 
 
+def _worst(*errors: float) -> float:
+    """The largest error, NaN if any is NaN (``max`` would drop a NaN after a number)."""
+    return math.nan if any(math.isnan(e) for e in errors) else max(errors)
+
+
 def _pairs(stage: Stage) -> list[int]:
     return [k for k, p in enumerate(stage.interactions) if not p.symmetric]
 
@@ -101,7 +109,7 @@ def _symmetric_updates(stage: Stage, state: SinkhornState, tol: float) -> dict[s
     for k in sym:
         p = stage.interactions[k]
         f_new = _t_xy(p, eps, fs[k])
-        error = max(error, float(marginal_residual(fs[k], f_new, p.a, p.lam(eps) * eps).max()))
+        error = _worst(error, float(marginal_residual(fs[k], f_new, p.a, p.lam(eps) * eps).max()))
         fs[k] = (fs[k] + f_new) / 2
     return {"symmetric": {k: fs[k] for k in sym}, "symmetric_error": error}
 
@@ -138,7 +146,7 @@ def symmetric_step(stage: Stage, state: SinkhornState) -> SinkhornState:
         f_new, g_new = _t_xy(p, eps, g), _t_yx(p, eps, f)
         scale = p.lam(eps) * eps
         err = marginal_residual(f, f_new, p.a, scale) + marginal_residual(g, g_new, p.b, scale)
-        error = max(error, float(err.max()))
+        error = _worst(error, float(err.max()))
         pairs[k] = ((f + f_new) / 2, (g + g_new) / 2)
     return _commit(state, eps, pairs, _symmetric_updates(stage, state, tol=-1.0), error)
 
@@ -149,7 +157,7 @@ def relaxed_step(stage: Stage, state: SinkhornState, omega: float, tol: float) -
     for k in _pairs(stage):
         p = stage.interactions[k]
         f_target = _t_xy(p, eps, state.gs[k])
-        error = max(
+        error = _worst(
             error, float(marginal_residual(state.fs[k], f_target, p.a, p.lam(eps) * eps).max())
         )
         f = state.fs[k] + omega * (f_target - state.fs[k])
@@ -178,12 +186,15 @@ def _converge_relaxed(
     ones ``tols[1]`` (``inf``: one update at this stage), or ``budget`` runs out."""
     tol, symmetric_tol = tols
     relax, previous, k = 1.0, float("inf"), 0  # plain Sinkhorn first after a change of eps
+    progress = Progress()
     while k < budget:
         state = relaxed_step(stage, state, relax, symmetric_tol)
         k += 1
         if callback is not None:
             callback(state)
         if state.marginal_error <= tol and state.symmetric_error <= symmetric_tol:
+            break
+        if progress.stalled(state.error):
             break
         # Over-relax once the error decreases; back off to plain Sinkhorn if it grows.
         relax = omega if state.marginal_error < previous else 1.0
@@ -207,6 +218,7 @@ def _converge_accelerated(
     histories = {k: AndersonHistory() for k in pairs}
     previous = dict.fromkeys(pairs, float("inf"))
     gs, n = {k: state.gs[k] for k in pairs}, 0
+    progress = Progress()
     while n < budget:
         images, errors = {}, {}
         for k in pairs:
@@ -216,7 +228,7 @@ def _converge_accelerated(
             errors[k] = float(marginal_residual(gs[k], images[k][1], p.b, p.lam(eps) * eps).max())
         symmetric = _symmetric_updates(stage, state, symmetric_tol)
         n += 1
-        error = max(errors.values(), default=0.0)
+        error = _worst(0.0, *errors.values())
         sym_error = symmetric.get("symmetric_error", state.symmetric_error)
         done = error <= tol and sym_error <= symmetric_tol  # type: ignore[operator]
         for k in pairs:
@@ -232,7 +244,7 @@ def _converge_accelerated(
         state = _commit(state, eps, {k: (images[k][0], gs[k]) for k in pairs}, symmetric, error)
         if callback is not None:
             callback(state)
-        if done:
+        if done or progress.stalled(state.error):
             break
     return state
 
@@ -267,18 +279,25 @@ def sinkhorn_loop(
         if tol is None:  # Line 3: GeomLoss's schedule, no convergence check.
             for index in range(len(temperatures)):
                 stage, state = _next_stage(strategy, index, stage, state)
+                if state.iteration >= options.max_iter:  # a hard cap
+                    continue
                 state = symmetric_step(stage, state)
                 if callback is not None:
                     callback(state)
             return state, Status.NOT_CHECKED, stage
         first = temperatures[0]
-        tol = max(tol, rounding_floor(temperatures[-1], first, dtype))
+        floor_at_blur = rounding_floor(temperatures[-1], first, dtype)
+        asked, tol = tol, max(tol, floor_at_blur)
         for index, eps in enumerate(temperatures):
+            # The strategy still moves the state through every stage (a multiscale solve
+            # must end on the points), but max_iter is a hard cap on the iterations.
             stage, state = _next_stage(strategy, index, stage, state)
             final = index == len(temperatures) - 1
             budget = options.max_iter - state.iteration
-            if not final:  # every temperature gets at least one update
-                budget = max(1, min(budget, MAX_ITER_PER_LEVEL))
+            if budget <= 0:
+                continue
+            if not final:
+                budget = min(budget, MAX_ITER_PER_LEVEL)
             # An intermediate temperature only hands a start to the next one: 1e-3 is
             # enough (measured on close shapes, 500 points, blur 0.005: 372 iterations in
             # all; 416 with 3e-4 and 798 with 1e-4 at every level). The symmetric problems
@@ -298,7 +317,7 @@ def sinkhorn_loop(
                 )
             else:
                 state = _converge_relaxed(stage, state, tols, budget, options.relaxation, callback)
-        status = Status.CONVERGED if state.error <= tol else Status.MAX_ITERATIONS
+        status = final_status(state.error, asked, floor_at_blur, state.iteration, options.max_iter)
         return state, status, stage
 
 

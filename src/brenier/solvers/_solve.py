@@ -8,7 +8,7 @@ import warnings
 import torch
 from torch import Tensor
 
-from .._validation import PREFIX, check_positive, check_scaling
+from .._validation import PREFIX, Measures, check_equal_masses, check_positive, check_scaling
 from ..geometry import CostFunction, Geometry, bounding_diameter, make_cost
 from ..kernels import BackendRequest, KernelBackend, choose_backend
 from ..kernels.block_sparse import MultiscaleBackend
@@ -17,6 +17,7 @@ from ..results import OTResult, Status
 from ._acceleration import DEFAULT_MEMORY
 from ._fixed import FixedKernels, interactions
 from ._inputs import check_loop_options, measures_of
+from ._scale import check_blur_scale, not_finite_message
 from ._schedule import epsilon_schedule
 from ._sinkhorn import sinkhorn_loop
 from ._stages import DEFAULT_RELAXATION, DEFAULT_TOL, Callback, LoopOptions, SinkhornState, Stage
@@ -83,8 +84,9 @@ def solve(
         tol: L1 marginal error to reach at the final blur; ``None``: one iteration per
             blur and no check (GeomLoss's behaviour). In float32 at a blur below ~1% of the
             diameter, rounding bounds the reachable error (about 1e-3 at 0.5%): the loop
-            stops there (:func:`brenier.solvers._sinkhorn.rounding_floor`).
-        max_iter: cap on the total number of iterations.
+            stops there (:func:`brenier.solvers._sinkhorn.rounding_floor`) with status
+            ``ROUNDING_FLOOR``; ``CONVERGED`` always means ``marginal_error <= tol``.
+        max_iter: hard cap on the total number of iterations.
         relaxation: over-relaxation factor omega in [1, 2) of the Sinkhorn updates when
             ``anderson=0`` (1 is plain Sinkhorn; see :mod:`brenier.solvers._sinkhorn`).
         anderson: memory of the Anderson acceleration of the Sinkhorn iterations
@@ -118,6 +120,10 @@ def solve(
         True
     """
     x_geo, y_geo = measures_of(x, y, a, b)
+    if reach is None:
+        check_equal_masses(
+            Measures(x_geo.support, y_geo.support, x_geo.weights, y_geo.weights, x_geo.batched)
+        )
     blur = check_positive("blur", blur, "Typical values: 0.01-0.1 times the shape's size.")
     scaling = check_scaling(scaling)
     rho_reach = None if reach is None else check_positive("reach", reach)
@@ -143,6 +149,7 @@ def solve(
     t0 = time.perf_counter()
     eps = blur**c.exponent
     diam = bounding_diameter(x_geo, y_geo) if diameter is None else diameter
+    check_blur_scale(blur, diam, c.exponent, x_geo.weights.dtype)
     schedule = epsilon_schedule(c.exponent, max(diam, blur), blur, scaling)
     runs = _run(objective, kernels, schedule, options)
     t1 = time.perf_counter()
@@ -153,14 +160,14 @@ def solve(
         for i in (3, 4)
     )
     t2 = time.perf_counter()
-
-    if not bool(torch.isfinite(value.detach()).all()):
-        raise FloatingPointError(
-            f"{PREFIX} the OT value is not finite (blur={blur}, dtype={support.dtype}). This "
-            "can happen with float32 at a very small blur; use float64 or a larger blur."
-        )
     states = [state for state, _, _, _ in runs]
     statuses = [status for _, status, _, _ in runs]
+    status = next((st for st in statuses if st is not Status.CONVERGED), statuses[0])
+    marginal_error = max(s.marginal_error for s in states)
+
+    if not bool(torch.isfinite(value.detach()).all()):
+        why = f"status {status.value}, marginal error {marginal_error:.2g}"
+        raise FloatingPointError(not_finite_message(blur, diam, c.exponent, support.dtype, why))
     unbatch = (lambda t: t) if x_geo.batched else (lambda t: t.squeeze(0))
     return OTResult(
         value=unbatch(value),
@@ -173,14 +180,15 @@ def solve(
         eps=eps,
         reach=rho_reach,
         p=c.exponent,
-        marginal_error=max(s.marginal_error for s in states),
+        marginal_error=marginal_error,
         iterations=max(s.iteration for s in states),
         eps_schedule=tuple(schedule),
         backend=kernels.name,
-        status=next((st for st in statuses if st is not Status.CONVERGED), statuses[0]),
+        status=status,
         timings={"loop": t1 - t0, "value": t2 - t1},
         objective=Objective.divergence(x_geo.detach(), y_geo.detach(), c, rho_reach, debias),
         kernel_backend=kernels,
+        tol=options.tol,
     )
 
 
@@ -257,6 +265,20 @@ def sinkhorn_divergence(
         True
     """
     result = solve(x, y, a, b, **options)  # type: ignore[arg-type]
-    if result.status is Status.MAX_ITERATIONS:
-        warnings.warn(f"{PREFIX} {result.status.message}", RuntimeWarning, stacklevel=2)
+    warn_unless_ok(result, stacklevel=3)
     return result.value
+
+
+def warn_unless_ok(result: OTResult, stacklevel: int = 2) -> None:
+    """Warns (RuntimeWarning) when a solve stopped above its tolerance, with the numbers
+    and the remedy; for the losses, which return the value only."""
+    if result.status.ok:
+        return
+    dtype = str(result.value.dtype).removeprefix("torch.")
+    warnings.warn(
+        f"{PREFIX} status={result.status.value}: marginal error {result.marginal_error:.2e} "
+        f"above tol={result.tol:g} ({dtype}, blur={result.blur:g}, {result.iterations} "
+        f"iterations). {result.status.message}",
+        RuntimeWarning,
+        stacklevel=stacklevel,
+    )

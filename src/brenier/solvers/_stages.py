@@ -9,6 +9,8 @@ them (a change of level), but never decides when or how much to iterate.
 
 from __future__ import annotations
 
+import math
+
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
@@ -113,6 +115,9 @@ class SinkhornState:
 
     @property
     def error(self) -> float:
+        """The worst error of all problems (NaN if either is NaN)."""
+        if math.isnan(self.symmetric_error):
+            return self.symmetric_error
         return max(self.marginal_error, self.symmetric_error)
 
     @property

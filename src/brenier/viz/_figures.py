@@ -60,6 +60,7 @@ def atomic_write(path: str | os.PathLike, write: Any) -> Path:
     """Calls ``write(tmp_path)`` on a temporary file next to ``path``, then os.replace.
 
     A reader never sees a half-written file, and a failed write leaves no file behind.
+    The folder must exist: it is never created (a mistyped path fails instead).
     """
     target = Path(path)
     if target.suffix == "":
@@ -67,7 +68,12 @@ def atomic_write(path: str | os.PathLike, write: Any) -> Path:
             f"{PREFIX} `path` {str(path)!r} has no extension; matplotlib picks the format "
             "from it: use e.g. 'figure.png', 'figure.svg' or 'animation.gif'."
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
+    if not target.parent.is_dir():  # a typo must not create a tree of folders
+        raise FileNotFoundError(
+            f"{PREFIX} the folder {str(target.parent)!r} of `path` {str(path)!r} does not "
+            "exist; create it first (e.g. `Path(path).parent.mkdir(parents=True)`) or fix "
+            "the path."
+        )
     fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}-", suffix=target.suffix, dir=target.parent)
     os.close(fd)
     try:
