@@ -10,7 +10,6 @@ them (a change of level), but never decides when or how much to iterate.
 from __future__ import annotations
 
 import math
-
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
