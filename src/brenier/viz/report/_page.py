@@ -5,12 +5,12 @@ from __future__ import annotations
 import base64
 import html
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ..._validation import PREFIX
+from .._figures import atomic_write
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1100px;
@@ -117,21 +117,7 @@ class Report:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name, data in self.files.items():
-            _atomic_bytes(folder / name, data)
+            atomic_write(folder / name, lambda tmp, data=data: Path(tmp).write_bytes(data))
         page = folder / "index.html"
-        _atomic_bytes(page, self.render().encode("utf-8"))
-        return page
-
-
-def _atomic_bytes(path: Path, data: bytes) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}-", suffix=path.suffix, dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        html_bytes = self.render().encode("utf-8")
+        return atomic_write(page, lambda tmp: Path(tmp).write_bytes(html_bytes))
