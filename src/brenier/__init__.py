@@ -9,7 +9,7 @@ from ._version import __version__
 from .applications import register
 from .losses import SamplesLoss
 from .results import EMDResult, MatchingResult, OTResult, Status
-from .solvers import sinkhorn_divergence, solve
+from .solvers import barycenter, sinkhorn_divergence, solve
 from .solvers.exact import assignment, emd, ot_1d, ot_1d_plan, sliced_wasserstein
 from .transport import (
     LazyPlan,
@@ -37,6 +37,7 @@ __all__ = [
     "Status",
     "__version__",
     "assignment",
+    "barycenter",
     "barycentric_projection",
     "bures_wasserstein",
     "dense_plan",

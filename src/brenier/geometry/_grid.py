@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from .._validation import PREFIX, check_weights
@@ -125,6 +126,30 @@ class Grid:
 
     def item(self, index: int) -> Grid:
         return self.with_weights(self.weights[index : index + 1], batched=False)
+
+    def coarsened(self, levels: int = 1) -> Grid:
+        """The grid with cells 2^levels times larger along every axis, masses summed.
+
+        An axis of odd length gets an empty cell at its end first; the coarse cell
+        ``m`` has its centre at the mean of the fine centres it covers,
+        ``origin + (2^levels m + (2^levels - 1)/2) h``.
+        """
+        if levels <= 0:
+            return self
+        k = 2**levels
+        dense = self.weights.reshape(-1, 1, *self.shape)
+        pad = [p for n in reversed(self.shape) for p in (0, (-n) % k)]
+        dense = torch.nn.functional.pad(dense, pad)
+        pool = (None, F.avg_pool1d, F.avg_pool2d, F.avg_pool3d)[self.dim]
+        pooled = pool(dense, k) * k**self.dim  # type: ignore[misc]
+        coarse = Grid.__new__(Grid)
+        object.__setattr__(coarse, "shape", tuple(pooled.shape[2:]))
+        object.__setattr__(coarse, "spacing", tuple(h * k for h in self.spacing))
+        origin = (o + h * (k - 1) / 2 for o, h in zip(self.origin, self.spacing, strict=True))
+        object.__setattr__(coarse, "origin", tuple(origin))
+        object.__setattr__(coarse, "weights", pooled.reshape(self.weights.shape[0], -1))
+        object.__setattr__(coarse, "batched", self.batched)
+        return coarse
 
     def with_weights(self, weights: Tensor, batched: bool | None = None) -> Grid:
         """The same grid with other (B, n) weights (trusted, not validated)."""

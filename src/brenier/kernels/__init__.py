@@ -1,6 +1,7 @@
 """Kernels: the softmin and its companion reductions, one protocol, several backends."""
 
 from ._dense import DenseBackend, DensePair
+from ._grid import GridBackend, GridPair
 from ._keops import KeOpsBackend, KeOpsPair
 from ._memory import DEFAULT_MEMORY_BUDGET, memory_budget
 from ._online import OnlineBackend, OnlinePair
@@ -11,6 +12,8 @@ from ._registry import (
     choose_backend,
     dense_bytes,
     get_backend,
+    needs_grids,
+    pair_kernel,
 )
 
 __all__ = [
@@ -18,6 +21,8 @@ __all__ = [
     "BackendRequest",
     "DenseBackend",
     "DensePair",
+    "GridBackend",
+    "GridPair",
     "KeOpsBackend",
     "KeOpsPair",
     "KernelBackend",
@@ -29,4 +34,6 @@ __all__ = [
     "dense_bytes",
     "get_backend",
     "memory_budget",
+    "needs_grids",
+    "pair_kernel",
 ]

@@ -11,12 +11,13 @@ from dataclasses import dataclass
 from typing import Literal
 
 from .._validation import PREFIX
-from ..geometry import Cost
+from ..geometry import Cost, Geometry, Grid
 from ._dense import DenseBackend
+from ._grid import GridBackend
 from ._keops import KeOpsBackend
 from ._memory import memory_budget
 from ._online import OnlineBackend
-from ._protocol import KernelBackend
+from ._protocol import KernelBackend, PairKernel
 from .block_sparse import MULTISCALE_MIN_POINTS, MultiscaleBackend
 
 #: Largest B * N * M for which ``auto`` keeps the dense kernel on CPU.
@@ -28,7 +29,26 @@ SHIPPED: dict[str, type[KernelBackend]] = {
     "online": OnlineBackend,
     "keops": KeOpsBackend,
     "multiscale": MultiscaleBackend,
+    "grid": GridBackend,
 }
+
+
+def needs_grids(backend: KernelBackend) -> bool:
+    """Whether ``backend`` pairs grids (``pair_grids``) rather than point supports."""
+    return hasattr(backend, "pair_grids")
+
+
+def pair_kernel(backend: KernelBackend, x: Geometry, y: Geometry, cost: Cost) -> PairKernel:
+    """The kernel between two measures: a grid backend gets the grids themselves, any
+    other backend their supports (the cell centres of a grid)."""
+    if needs_grids(backend):
+        if not (isinstance(x, Grid) and isinstance(y, Grid)):
+            raise TypeError(
+                f"{PREFIX} backend {backend.name!r} works on Grid geometries (images and "
+                f"volumes), not on {type(x).__name__}/{type(y).__name__}; use backend='auto'."
+            )
+        return backend.pair_grids(x, y, cost)  # type: ignore[attr-defined]
+    return backend.pair(x.support, y.support, cost)
 
 
 def available_backends() -> tuple[str, ...]:
@@ -76,6 +96,7 @@ class BackendRequest:
         memory_budget: bytes allowed for dense matrices (``None``: the default 2 GiB).
         purpose: ``"loop"`` for the Sinkhorn loop (which may run a multiscale strategy),
             ``"pair"`` for callers that need one pair kernel (plans, maps, losses).
+        grids: whether both measures are :class:`~brenier.geometry.Grid` geometries.
     """
 
     backend: str | KernelBackend
@@ -87,6 +108,7 @@ class BackendRequest:
     debias: bool = True
     memory_budget: int | None = None
     purpose: Literal["loop", "pair"] = "pair"
+    grids: bool = False
 
 
 def choose_backend(request: BackendRequest) -> KernelBackend:
@@ -95,17 +117,19 @@ def choose_backend(request: BackendRequest) -> KernelBackend:
     The ``auto`` rule, in order:
 
     1. A custom cost callable needs its matrix: ``dense`` (error above the budget).
-    2. ``dense`` when its cost matrices fit the memory budget (default 2 GiB) and either
+    2. ``grid`` when both measures are grids (images, volumes) and p = 2: separable
+       log-convolutions, exact and memory-linear (``docs/grids.md``).
+    3. ``dense`` when its cost matrices fit the memory budget (default 2 GiB) and either
        the data is on a GPU (torch's dense kernels are fast there) or the problem is
        tiny (B * N * M <= 10^4 pairs: measured crossover on 2 CPU cores, where the
        compiled kernel's call overhead, ~90 us, dominates).
-    3. ``multiscale`` for the Sinkhorn loop (``purpose="loop"``) on CPU when p = 2,
+    4. ``multiscale`` for the Sinkhorn loop (``purpose="loop"``) on CPU when p = 2,
        D <= 3 and both clouds hold at least ``MULTISCALE_MIN_POINTS`` (2,000) points:
        measured faster than ``online`` from 1,000 points, 5x at 5,000
        (``docs/multiscale.md``).
-    4. Otherwise the first shipped memory-linear backend that supports the cost
-       (``online``: compiled numba kernels on CPU, chunked torch on GPU).
-    5. ``dense`` if it fits after all; else a clear error.
+    5. Otherwise the first shipped memory-linear backend for point supports that
+       supports the cost (``online``: compiled numba kernels on CPU, chunked torch on GPU).
+    6. ``dense`` if it fits after all; else a clear error.
 
     An explicit name or object is honoured, except ``dense`` above the memory budget,
     which raises instead of exhausting memory.
@@ -138,6 +162,11 @@ def choose_backend(request: BackendRequest) -> KernelBackend:
                 f"above the memory budget of {budget / 1e9:.2f} GB. Use backend='online' or "
                 "'auto', or raise `memory_budget`."
             )
+        if needs_grids(backend) and not request.grids:
+            raise TypeError(
+                f"{PREFIX} backend {backend.name!r} works on Grid geometries (images and "
+                "volumes), not on point clouds; use backend='auto'."
+            )
         return backend
     if cost.function is not None:
         if not fits:
@@ -147,6 +176,9 @@ def choose_backend(request: BackendRequest) -> KernelBackend:
                 "subsample the clouds, or raise `memory_budget`."
             )
         return DenseBackend()
+    grid = GridBackend()
+    if request.grids and grid.supports(cost):
+        return grid
     if fits and (request.device_type != "cpu" or B * N * M <= DENSE_MAX_PAIRS_CPU):
         return DenseBackend()
     multiscale = MultiscaleBackend()
@@ -160,7 +192,7 @@ def choose_backend(request: BackendRequest) -> KernelBackend:
         return multiscale
     for factory in SHIPPED.values():
         backend = factory()
-        if backend.memory_linear and backend.supports(cost):
+        if backend.memory_linear and backend.supports(cost) and not needs_grids(backend):
             return backend
     if fits:
         return DenseBackend()

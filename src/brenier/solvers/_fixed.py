@@ -5,22 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..kernels import KernelBackend
+from ..kernels import KernelBackend, pair_kernel
 from ..problems import Objective
 from ._stages import Interaction, SinkhornState, Stage
 
 
 def interactions(objective: Objective, backend: KernelBackend) -> tuple[Interaction, ...]:
     """The kernels of every problem, built once by ``backend`` on the geometries'
-    supports (with the user's tensors: the value differentiates through them)."""
+    supports, or on the grids themselves for the grid backend (with the user's tensors:
+    the value differentiates through them)."""
     out = []
     for problem in objective.problems:
         x, y, cost = problem.x, problem.y, problem.cost
-        xy = backend.pair(x.support, y.support, cost)
+        xy = pair_kernel(backend, x, y, cost)
         if problem.symmetric:
             out.append(Interaction.self_interaction(xy, x.weights.detach(), problem.rho))
         else:
-            yx = backend.pair(y.support, x.support, cost)
+            yx = pair_kernel(backend, y, x, cost)
             out.append(
                 Interaction.pair(xy, yx, x.weights.detach(), y.weights.detach(), problem.rho)
             )

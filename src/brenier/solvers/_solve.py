@@ -9,14 +9,15 @@ import torch
 from torch import Tensor
 
 from .._validation import PREFIX, Measures, check_equal_masses, check_positive, check_scaling
-from ..geometry import CostFunction, Geometry, bounding_diameter, make_cost
-from ..kernels import BackendRequest, KernelBackend, choose_backend
+from ..geometry import CostFunction, Geometry, Grid, bounding_diameter, make_cost
+from ..kernels import BackendRequest, KernelBackend, choose_backend, needs_grids
 from ..kernels.block_sparse import MultiscaleBackend
 from ..problems import Objective, safe_log, semi_dual_value
 from ..results import OTResult, Status
 from ._acceleration import DEFAULT_MEMORY
 from ._fixed import FixedKernels, interactions
 from ._inputs import check_loop_options, measures_of
+from ._pyramid import GridPyramid
 from ._scale import check_blur_scale, not_finite_message
 from ._schedule import epsilon_schedule
 from ._sinkhorn import sinkhorn_loop
@@ -143,6 +144,7 @@ def solve(
         debias=debias,
         memory_budget=memory_budget,
         purpose="loop",
+        grids=isinstance(x_geo, Grid) and isinstance(y_geo, Grid),
     )
     kernels = choose_backend(request)
 
@@ -196,10 +198,15 @@ def _run(
     objective: Objective, backend: KernelBackend, schedule: list[float], options: LoopOptions
 ) -> list[tuple[SinkhornState, Status, Stage, slice]]:
     """The loop with the backend's strategy: the multiscale strategy once per batch item
-    (its grids differ between items), fixed kernels for the whole batch otherwise.
+    (its grids differ between items), the pyramid of grid measures, fixed kernels for the
+    whole batch otherwise.
     Returns each run's state, status, last stage (differentiable) and batch rows."""
     x, y = objective.transport.x, objective.transport.y
     dtype = x.weights.dtype
+    if needs_grids(backend):
+        pyramid = GridPyramid(objective, backend, schedule)
+        state, status, stage = sinkhorn_loop(pyramid, options, dtype)
+        return [(state, status, pyramid.differentiable(stage), slice(None))]
     if not isinstance(backend, MultiscaleBackend):
         strategy = FixedKernels(schedule, interactions(objective, backend))
         state, status, stage = sinkhorn_loop(strategy, options, dtype)

@@ -71,6 +71,29 @@ class Interaction:
 
 
 @dataclass(frozen=True)
+class FreeMeasure:
+    """A target measure that is solved for, not given: a Wasserstein barycenter.
+
+    The first problem of the stage is then a batch of K pair problems
+    :math:`OT_\\varepsilon(\\alpha_k, q)`, one per batch row, sharing their target q,
+    which the loop updates after every iteration to the weighted geometric mean of
+    the plans' second marginals (iterative Bregman projections, Benamou et al. 2015),
+    times the debiasing factor d of Janati et al. (2020) when ``debias``: the fixed
+    point of :math:`d \\odot K d = q` (the symmetric problem :math:`OT_\\varepsilon(q, q)`,
+    the second interaction of the stage). The state carries :math:`\\log q` and
+    :math:`\\log d` (``SinkhornState.free``); the target weights of the interactions
+    are not used.
+
+    Attributes:
+        weights: the barycentric weights of the K inputs, (K, 1), summing to 1.
+        debias: whether to debias (sharp barycenters).
+    """
+
+    weights: Tensor
+    debias: bool
+
+
+@dataclass(frozen=True)
 class Stage:
     """One temperature and the interactions of every problem at it.
 
@@ -81,11 +104,13 @@ class Stage:
             found here (multiscale truncation): the loop then converges every problem at
             this stage, not only the pair problems, and keeps Anderson's acceleration at
             the rounding floor (see ``sinkhorn_loop``).
+        free: the free measure of a barycenter problem (``None``: all measures given).
     """
 
     eps: float
     interactions: tuple[Interaction, ...]
     refits: bool = False
+    free: FreeMeasure | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +125,7 @@ class SinkhornState:
         marginal_error: the worst L1 marginal error of the pair problems over the batch,
             for the potentials that the last iteration started from.
         symmetric_error: the worst one of the symmetric problems (0 if there are none).
+        free: ``(log q, log d)`` of a free measure, (1, M) each (``None`` without one).
     """
 
     fs: tuple[Tensor, ...]
@@ -108,6 +134,7 @@ class SinkhornState:
     iteration: int
     marginal_error: float
     symmetric_error: float = 0.0
+    free: tuple[Tensor, Tensor] | None = None
 
     def set(self, **changes: object) -> SinkhornState:
         return replace(self, **changes)  # type: ignore[arg-type]

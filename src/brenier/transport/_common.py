@@ -22,8 +22,15 @@ import torch
 from torch import Tensor
 
 from .._validation import PREFIX, check_points
-from ..geometry import Cost
-from ..kernels import KernelBackend, PairKernel, get_backend
+from ..geometry import Cost, Geometry
+from ..kernels import (
+    KernelBackend,
+    OnlineBackend,
+    PairKernel,
+    get_backend,
+    needs_grids,
+    pair_kernel,
+)
 from ..problems import damping
 
 #: Largest number of plan entries materialised at once by the chunked loops (per block).
@@ -44,6 +51,7 @@ class Solution:
         eps: temperature; lam: damping 1/(1 + eps/rho) (1 for balanced OT).
         cost: the ground cost; backend: the kernel backend to use.
         batched: whether outputs keep the batch dimension.
+        measures: the geometries of x and y (a grid backend pairs the grids themselves).
     """
 
     x: Tensor
@@ -59,9 +67,17 @@ class Solution:
     cost: Cost
     backend: KernelBackend
     batched: bool
+    measures: tuple[Geometry, Geometry] | None = None
 
     def pair(self, x: Tensor, y: Tensor) -> PairKernel:
-        return self.backend.pair(x, y, self.cost)
+        """The kernel between x and y: the solved supports or query points. A grid
+        backend pairs the solved grids; at other points the online kernel stands in."""
+        if not needs_grids(self.backend):
+            return self.backend.pair(x, y, self.cost)
+        geometries = {id(self.x): self.measures[0], id(self.y): self.measures[1]}  # type: ignore[index]
+        if id(x) in geometries and id(y) in geometries:
+            return pair_kernel(self.backend, geometries[id(x)], geometries[id(y)], self.cost)
+        return OnlineBackend().pair(x, y, self.cost)
 
     @property
     def h_col(self) -> Tensor:
@@ -121,7 +137,7 @@ def as_problem(result: object, backend: str | KernelBackend | None = None) -> So
         f_aa=_batched(res.f_aa, x.batched),  # type: ignore[attr-defined]
         g_bb=_batched(res.g_bb, x.batched),  # type: ignore[attr-defined]
         eps=float(res.eps), lam=damping(float(res.eps), problem.rho),  # type: ignore[attr-defined]
-        cost=problem.cost, backend=kernels, batched=x.batched,
+        cost=problem.cost, backend=kernels, batched=x.batched, measures=(x, y),
     )  # fmt: skip
 
 
