@@ -112,3 +112,26 @@ def test_input_is_not_modified():
     before = d.clone()
     brenier.barycenter(d, blur=1.0)
     assert torch.equal(d, before)
+
+
+def test_entropic_barycenter_agrees_with_pot():
+    """POT's log-domain convolutional barycenter at the same eps: POT's grid is
+    linspace(0, 1, n) and its kernel exp(-|x-y|^2 / reg), so spacing 1/(n-1), eps = reg/2."""
+    ot = pytest.importorskip("ot")
+    n, reg = 32, 4e-3
+    axis = torch.arange(n, dtype=torch.float64)
+    Y, X = torch.meshgrid(axis, axis, indexing="ij")
+    disk = ((Y - 10) ** 2 + (X - 11) ** 2 <= 36).double()
+    square = ((Y - 20).abs() <= 5) & ((X - 21).abs() <= 7)
+    images = torch.stack([disk / disk.sum(), square.double() / square.sum()])
+    ours = brenier.barycenter(
+        images, [0.4, 0.6], blur=(reg / 2) ** 0.5, spacing=1 / (n - 1), debias=False, tol=1e-7
+    )
+    theirs = ot.bregman.convolutional_barycenter2d(
+        images.numpy(), reg, np.array([0.4, 0.6]), method="sinkhorn_log", stopThr=1e-10,
+        numItermax=5000, warn=False,
+    )  # fmt: skip
+    theirs = torch.as_tensor(theirs) / theirs.sum()
+    relative_l1 = ((ours - theirs).abs().sum() / theirs.abs().sum()).item()
+    print(f"relative L1 difference to POT: {relative_l1:.2e}")
+    assert relative_l1 < 1e-3, relative_l1

@@ -33,7 +33,7 @@ from torch import Tensor
 
 from .._validation import PREFIX
 from ..geometry import Cost, Grid
-from ._grid_numba import NEG, lse_lines
+from ._grid_numba import BLOCK, NEG, lse_lines
 
 #: Pruning thresholds ``T`` per dtype: skipped blocks weigh < n e^{-T}, below rounding.
 _THRESHOLD = {torch.float32: 24.0, torch.float64: 46.0}
@@ -68,7 +68,7 @@ def _lines(H: Tensor, axis: Axis, c: float) -> Tensor:
         if H.shape[0] > 0:
             lse_lines(
                 _finite(H).numpy(), axis.n_out, axis.ox, axis.hx, axis.oy, axis.hy, c,
-                _THRESHOLD[H.dtype], out.numpy(),
+                _THRESHOLD[H.dtype], out.numpy(), BLOCK,
             )  # fmt: skip
         return out
     x = axis.ox + axis.hx * torch.arange(axis.n_out, dtype=H.dtype, device=H.device)

@@ -13,7 +13,8 @@ Along one axis, with source cell centres :math:`x_i = o_x + i h_x` and target ce
 Computed exactly, this costs n operations per output. :func:`lse_lines` skips whole
 blocks of ``BLOCK`` targets that cannot matter: with :math:`M_b = \\max_{j \\in b} H_{rj}`
 and :math:`d_{ib}` the distance from :math:`x_i` to the block's span, every exponent of
-block ``b`` is at most :math:`M_b - c\\,d_{ib}^2`; when this bound lies ``T`` below the
+block ``b`` is at most :math:`M_b - c\\,d_{ib}^2`; when this bound, or else the exact
+maximum of the block's exponents (cheap: no exponential), lies ``T`` below the
 running maximum ``m`` of the exponents already summed, the block adds less than
 :math:`\\text{BLOCK}\\, e^{-T}` relative to the sum and is skipped (``T`` is chosen per
 dtype so that all skipped blocks together stay below the rounding error). The block
@@ -55,11 +56,11 @@ def _block_of(t, b0):
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def lse_lines(H, n_out, ox, hx, oy, hy, c, T, out):
+def lse_lines(H, n_out, ox, hx, oy, hy, c, T, out, block):
     """``out[r, i] = log sum_j exp(H[r, j] - c (ox + i hx - oy - j hy)^2)``, pruned."""
     prefer_wide_vectors()
     R, n_in = H.shape
-    nb = (n_in + BLOCK - 1) // BLOCK
+    nb = (n_in + block - 1) // block
     zero = H.dtype.type(0.0)
     ox, hx, oy, hy = H.dtype.type(ox), H.dtype.type(hx), H.dtype.type(oy), H.dtype.type(hy)
     c, T = H.dtype.type(c), H.dtype.type(T)
@@ -67,21 +68,21 @@ def lse_lines(H, n_out, ox, hx, oy, hy, c, T, out):
         row = H[r]
         bmax = np.empty(nb, H.dtype)
         for b in range(nb):
-            m = row[b * BLOCK]
-            for j in range(b * BLOCK + 1, min(n_in, (b + 1) * BLOCK)):
+            m = row[b * block]
+            for j in range(b * block + 1, min(n_in, (b + 1) * block)):
                 m = max(m, row[j])
             bmax[b] = m
-        buf = np.empty(BLOCK, H.dtype)
+        buf = np.empty(block, H.dtype)
         hint = 0
         for i in range(n_out):
             xi = ox + H.dtype.type(i) * hx
             m = H.dtype.type(NEG) * 2
             acc = zero
-            first = hint // BLOCK
+            first = hint // block
             for t in range(nb):
                 b = _block_of(t, first)
-                j0 = b * BLOCK
-                j1 = min(n_in, j0 + BLOCK)
+                j0 = b * block
+                j1 = min(n_in, j0 + block)
                 if t > 0:
                     lo = oy + H.dtype.type(j0) * hy
                     hi = oy + H.dtype.type(j1 - 1) * hy
@@ -95,6 +96,8 @@ def lse_lines(H, n_out, ox, hx, oy, hy, c, T, out):
                 best = buf[0]
                 for k in range(1, n):
                     best = max(best, buf[k])
+                if best < m - T:  # the exact bound of the block, before any exp
+                    continue
                 if best > m:
                     acc *= fast_exp(m - best)
                     m = best

@@ -29,7 +29,7 @@ from ._fixed import interactions
 from ._stages import FreeMeasure, Interaction, SinkhornState, Stage
 
 #: A level is used while its cells are at most blur / CELLS_PER_BLUR wide.
-CELLS_PER_BLUR = 2.0
+CELLS_PER_BLUR = 1.0
 #: Coarsening stops before an axis gets shorter than this.
 MIN_CELLS = 8
 

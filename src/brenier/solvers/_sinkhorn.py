@@ -294,9 +294,8 @@ def free_step(stage: Stage, state: SinkhornState, free: FreeMeasure) -> Sinkhorn
     symmetric_error = 0.0
     if free.debias:
         k_d = log_convolve(stage.interactions[1], eps, log_d)
-        q = log_q.exp()
-        residual = q * (torch.exp(log_d + k_d - log_q) - 1).abs()
-        symmetric_error = float(residual.sum() / q.sum())
+        q = log_q.exp()  # |d K d - q|, never inf * 0 where q underflows
+        symmetric_error = float((torch.exp(log_d + k_d) - q).abs().sum() / q.sum())
         log_d = (log_d + new_q - k_d) / 2
     fs, gs = list(state.fs), list(state.gs)
     fs[0], gs[0] = f, g
@@ -310,7 +309,13 @@ def _converge_free(
     stage: Stage, state: SinkhornState, tols: tuple[float, float], budget: int,
     callback: Callback | None,
 ) -> SinkhornState:  # fmt: skip
-    """Bregman projections at one stage until both errors meet ``tols``."""
+    """Bregman projections at one stage until both errors meet ``tols``.
+
+    Not accelerated: Anderson's extrapolation of the whole state
+    :math:`(g_k/\\varepsilon, \\log q, \\log d)` was measured on 64 x 64 images at a blur
+    of one cell: 43 instead of 61 iterations without debiasing, but 211 instead of 126
+    (Gaussians) and 2,813 instead of 150 (four shapes) with it.
+    """
     free = stage.free
     assert free is not None
     progress, n = Progress(), 0
