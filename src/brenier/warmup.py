@@ -29,6 +29,15 @@ def warm_up() -> dict[str, float]:
             start = time.perf_counter()
             brenier.solve(x, y, p=p, blur=0.1, backend=backend).value.backward()
             seconds[f"{backend} p={p} {name}"] = time.perf_counter() - start
+        from brenier.geometry import Grid
+
+        image = torch.rand(2, 24, 20, generator=gen, dtype=dtype)
+        image = image / image.sum((1, 2), keepdim=True)
+        start = time.perf_counter()
+        a = image[0].clone().requires_grad_()
+        brenier.solve(Grid(a), Grid(image[1]), blur=1.0).value.backward()
+        brenier.barycenter(image, blur=1.0)
+        seconds[f"grid {name}"] = time.perf_counter() - start
         for dim in (2, 3):
             x, y = (torch.rand(64, dim, generator=gen, dtype=dtype) for _ in range(2))
             start = time.perf_counter()

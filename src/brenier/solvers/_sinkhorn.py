@@ -79,6 +79,15 @@ from ._stages import (
 MAX_ITER_PER_LEVEL = 100
 #: Marginal error at which an intermediate temperature hands over to the next one.
 INTERMEDIATE_TOL = 1e-3
+#: Averaged updates of the debiasing factor d per Bregman projection of a barycenter:
+#: q moves a little at each projection and d must follow (one softmin on one grid
+#: each, against 2K for the projection). Measured on four 64 x 64 shapes at a blur of
+#: 1.5 cells: with one, d lags (58 iterations at the last temperature, the last 34 for
+#: d alone); with three, 19; five give the same 19.
+DEBIAS_STEPS = 3
+#: The intermediate tolerance of a barycenter's stages: they only warm-start the next
+#: one (same case: 69 iterations in all instead of 117, 19 at the last temperature).
+FREE_INTERMEDIATE_TOL = 1e-2
 #: Growth of the marginal error that makes the Anderson iteration forget its memory.
 RESTART_GROWTH = 2.0
 
@@ -292,11 +301,12 @@ def free_step(stage: Stage, state: SinkhornState, free: FreeMeasure) -> Sinkhorn
     g = _t_yx(p, eps, f)
     new_q = log_d - (free.weights * g).sum(0, keepdim=True) / eps
     symmetric_error = 0.0
-    if free.debias:
-        k_d = log_convolve(stage.interactions[1], eps, log_d)
-        q = log_q.exp()  # |d K d - q|, never inf * 0 where q underflows
-        symmetric_error = float((torch.exp(log_d + k_d) - q).abs().sum() / q.sum())
-        log_d = (log_d + new_q - k_d) / 2
+    if free.debias:  # d K d = q, averaged updates: one softmin on one grid each
+        q = new_q.exp()  # |d K d - q|, never inf * 0 where q underflows
+        for _ in range(DEBIAS_STEPS):
+            k_d = log_convolve(stage.interactions[1], eps, log_d)
+            symmetric_error = float((torch.exp(log_d + k_d) - q).abs().sum() / q.sum())
+            log_d = (log_d + new_q - k_d) / 2
     fs, gs = list(state.fs), list(state.gs)
     fs[0], gs[0] = f, g
     return state.set(
@@ -388,7 +398,8 @@ def sinkhorn_loop(
             # get one update per stage before the last, unless the strategy builds its next
             # kernels from them (multiscale truncation: measured at 10^4 points, blur
             # 0.01, defaults: 176 iterations with one update, 145 converged).
-            level_tol = tol if final else max(tol, INTERMEDIATE_TOL)
+            handover = INTERMEDIATE_TOL if stage.free is None else FREE_INTERMEDIATE_TOL
+            level_tol = tol if final else max(tol, handover)
             tols = (level_tol, level_tol if final or stage.refits else float("inf"))
             # At the rounding floor, residual differences are noise and Anderson's
             # extrapolation wanders on fixed kernels (float32, blur 0.005: 1,937 iterations
