@@ -64,6 +64,7 @@ def test_nothing_is_registered_and_bad_backends_are_refused() -> None:
         "online",
         "keops",
         "multiscale",
+        "grid",
     )
     assert not hasattr(brenier.kernels, "register_backend")
     with pytest.raises(TypeError, match=r"\[brenier\].*KernelBackend object"):
