@@ -46,6 +46,7 @@ def test_report_is_self_contained_with_pictures_beside_it(demo):
     folder, record = demo
     page = (folder / "index.html").read_text(encoding="utf-8")
     assert sorted(record["files"]) == [
+        "barycenters.png",
         "history.gif",
         "history.png",
         "potentials.png",
@@ -89,7 +90,7 @@ def test_report_renders_in_chromium_without_errors(demo, tmp_path: Path):
     assert seen.errors == [], seen.errors
     assert seen.values["plots"] == 2 and seen.values["webgl_canvases"] >= 1
     assert seen.values["svg_points"] > 100  # the 2D view's markers are drawn
-    assert seen.values["images_loaded"] == 4 and seen.values["no_webgl"] is False
+    assert seen.values["images_loaded"] == 5 and seen.values["no_webgl"] is False
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
     assert pixels.shape[0] >= 1000 and pixels.std() > 20  # not a blank page
     assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 200  # pictures, not text only

@@ -27,6 +27,7 @@ from ..viz import PotentialHistory, animate_history, plot_history, plot_map, plo
 from ..viz._history import pick_frames
 from ..viz.report import Report, map_scene, potential_frames_scene
 from ._compute import computing, relative_error
+from ._demo_grids import barycenter_section
 from ._errors import InputError
 from ._options import Debug, Force, Json, Quiet
 from ._output import print_json
@@ -50,10 +51,12 @@ class Settings:
     history_blur: float
     gif_frames: int
     resolution: int
+    image: int
+    image_blur: float
 
 
-FULL = Settings(2000, (0.1, 0.05, 0.02, 0.01), 400, 600, 0.01, 12, 50)
-SMALL = Settings(300, (0.1, 0.05), 120, 160, 0.05, 4, 24)
+FULL = Settings(2000, (0.1, 0.05, 0.02, 0.01), 400, 600, 0.01, 12, 50, 40, 1.5)
+SMALL = Settings(300, (0.1, 0.05), 120, 160, 0.05, 4, 24, 16, 1.5)
 
 
 def demo(
@@ -86,10 +89,14 @@ def demo(
         "brenier demo: optimal transport between two scans",
         f"brenier {__version__}, torch {torch.__version__}, {platform.platform()}",
     )
-    with bar(quiet, "demo", total=5) as progress, computing():
+    with bar(quiet, "demo", total=6) as progress, computing():
         record = _scans(report, settings, progress)
         progress.update("2D history", completed=4)
         record["history"] = _history(report, settings)
+        progress.update("barycenters", completed=5)
+        record["barycenters"] = barycenter_section(
+            report, settings.image, settings.image_blur, _png
+        )
     seconds = time.perf_counter() - start
     report.heading("About")
     report.paragraph(ATTRIBUTION)

@@ -93,6 +93,7 @@ def barycenter(
     scaling: float = 0.5,
     tol: float = BARYCENTER_TOL,
     max_iter: int = 10_000,
+    anderson: int = 0,
     callback: Callback | None = None,
 ) -> Tensor:
     """The Wasserstein barycenter of K densities on one grid (images or volumes).
@@ -110,6 +111,9 @@ def barycenter(
         scaling: ratio between two successive blurs of the eps-scaling.
         tol: L1 error of the input marginals of the K plans at the end.
         max_iter: cap on the iterations.
+        anderson: memory of an Anderson acceleration of the projections (0: off, the
+            default). Several times fewer iterations on complex shapes, but to a given
+            ``tol`` a less accurate answer: pair it with a tighter ``tol`` (e.g. 1e-4).
         callback: called with the loop's state after every iteration.
 
     Returns:
@@ -131,7 +135,7 @@ def barycenter(
     scaling = check_scaling(scaling)
     if tol is None:
         raise ValueError(f"{PREFIX} `tol` must be a positive number for a barycenter.")
-    options = check_loop_options(tol, max_iter, 1.0, 0, callback)
+    options = check_loop_options(tol, max_iter, 1.0, anderson, callback)
     flat = densities.reshape(K, -1)
     inputs = Grid(densities / flat.sum(-1).reshape(K, *(1,) * len(shape)), spacing, batched=True)
     uniform = torch.full_like(densities, 1.0 / flat.shape[1])

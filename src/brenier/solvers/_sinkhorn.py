@@ -316,29 +316,55 @@ def free_step(stage: Stage, state: SinkhornState, free: FreeMeasure) -> Sinkhorn
 
 
 def _converge_free(
-    stage: Stage, state: SinkhornState, tols: tuple[float, float], budget: int,
+    stage: Stage, state: SinkhornState, tols: tuple[float, float], budget: int, memory: int,
     callback: Callback | None,
 ) -> SinkhornState:  # fmt: skip
     """Bregman projections at one stage until both errors meet ``tols``.
 
-    Not accelerated: Anderson's extrapolation of the whole state
-    :math:`(g_k/\\varepsilon, \\log q, \\log d)` was measured on 64 x 64 images at a blur
-    of one cell: 43 instead of 61 iterations without debiasing, but 211 instead of 126
-    (Gaussians) and 2,813 instead of 150 (four shapes) with it.
+    With ``memory`` > 0, Anderson-accelerated on the potentials :math:`g_k/\\varepsilon`
+    (q follows them, d keeps its own averaged updates). Measured on two 64 x 64
+    silhouettes at a blur of one cell, debiased: 46 iterations instead of 365 to a
+    marginal error of 1e-3, but that answer is 0.029 (L1) from the converged one, the
+    plain one 0.0027; 272 iterations to 1e-5. Extrapolating d as well diverged on four
+    shapes. So :func:`~brenier.barycenter` keeps plain projections by default.
     """
     free = stage.free
     assert free is not None
-    progress, n = Progress(), 0
+    eps, progress, n = stage.eps, Progress(), 0
+    history, previous = AndersonHistory(), float("inf")
     while n < budget:
-        state = free_step(stage, state, free)
+        new = free_step(stage, state, free)
         n += 1
+        done = new.marginal_error <= tols[0] and new.symmetric_error <= tols[1]
+        if memory > 0 and not done:
+            if new.error > RESTART_GROWTH * previous:
+                history = AndersonHistory()
+            previous = new.error
+            u, image = _free_vector(state, eps), _free_vector(new, eps)
+            step, history = anderson_step(history, u, image, torch.ones_like(u), memory)
+            new = _from_free_vector(new, step, eps, free)
+        state = new
         if callback is not None:
             callback(state)
-        if state.marginal_error <= tols[0] and state.symmetric_error <= tols[1]:
-            break
-        if progress.stalled(state.error):
+        if done or progress.stalled(state.error):
             break
     return state
+
+
+def _free_vector(state: SinkhornState, eps: float) -> Tensor:
+    """The potentials g_k / eps as one (1, K M) vector."""
+    return (state.gs[0] / eps).reshape(1, -1)
+
+
+def _from_free_vector(
+    state: SinkhornState, u: Tensor, eps: float, free: FreeMeasure
+) -> SinkhornState:
+    """The state with extrapolated g_k, and q = d exp(-sum_k w_k g_k / eps) to match."""
+    gs = list(state.gs)
+    gs[0] = u.reshape(gs[0].shape) * eps
+    log_d = state.free[1]  # type: ignore[index]
+    log_q = log_d - (free.weights * gs[0]).sum(0, keepdim=True) / eps
+    return state.set(gs=tuple(gs), free=(log_q, log_d))
 
 
 def rounding_floor(eps: float, first_eps: float, dtype: torch.dtype) -> float:
@@ -407,7 +433,7 @@ def sinkhorn_loop(
             # 10^4 points, blur 0.01: 145 iterations vs 176 without).
             floor = rounding_floor(eps, first, dtype)
             if stage.free is not None:
-                state = _converge_free(stage, state, tols, budget, callback)
+                state = _converge_free(stage, state, tols, budget, options.anderson, callback)
             elif options.anderson > 0 and (tols[0] > floor or stage.refits):
                 state = _converge_accelerated(
                     stage, state, tols, budget, options.anderson, callback
