@@ -9,6 +9,7 @@ vectors, in the same units.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,9 @@ def _umap(d: np.ndarray, dim: int, seed: int, options: dict[str, Any]) -> np.nda
         ) from error
     settings = {"n_neighbors": min(15, len(d) - 1), "metric": "precomputed", **options}
     model = umap.UMAP(n_components=dim, random_state=seed, **settings)
-    return np.asarray(model.fit_transform(d), dtype=np.float64)
+    with warnings.catch_warnings():  # "no inverse_transform", "n_jobs=1 with a seed"
+        warnings.filterwarnings("ignore", message=".*(inverse_transform|n_jobs).*")
+        return np.asarray(model.fit_transform(d), dtype=np.float64)
 
 
 def plot_embedding(

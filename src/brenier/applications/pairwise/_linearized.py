@@ -211,6 +211,8 @@ def linearized_embedding(
         backend=backend, diameter=None,
     )  # fmt: skip
     ref, index = _reference(reference, collection)
+    if reach is None and index is None:
+        check_masses(collect([collection.shapes[0], ref], ["shape 0", "reference"]))
     n = len(collection)
     chunk_size = _chunk(chunk_size)
     maps = np.empty((n, ref.weights.shape[-1], collection.dim))
