@@ -9,6 +9,7 @@ Euclidean vectors whose distances approximate the same matrix; :func:`embed` and
 """
 
 from ._embed import embed, plot_embedding
+from ._family import ShapeFamily, scan_family
 from ._linearized import (
     LinearizedEmbedding,
     linearization_error,
@@ -20,10 +21,12 @@ from ._pairwise import PairwiseResult, pairwise
 __all__ = [
     "LinearizedEmbedding",
     "PairwiseResult",
+    "ShapeFamily",
     "embed",
     "linearization_error",
     "linearized_embedding",
     "pairwise",
     "plot_embedding",
+    "scan_family",
     "template_index",
 ]
