@@ -194,3 +194,21 @@ def test_the_embedded_local_cluster_is_the_default(family):
     res = pairwise(shapes, blur=BLUR, workers=1, progress=False)
     assert res.workers == 1
     np.testing.assert_allclose(res.matrix, double_loop(shapes, blur=BLUR), rtol=0, atol=1e-6)
+
+
+def test_a_failed_solve_names_its_pair(family):
+    from brenier.applications.pairwise._tasks import solve_block
+
+    shapes = [PointCloud(s) for s in family(3, points=5)]
+    labels = ["shape 0 ('a')", "shape 1 ('b')", "shape 2 ('c')"]
+    with pytest.raises(ValueError, match=r"^\[brenier\] pair \(shape 1 \('b'\), shape 2"):
+        solve_block(range(1, 2), range(2, 3), labels, {"blur": -1.0}, None, shapes[1], shapes[2])
+    values, ok = solve_block(range(0, 2), range(0, 2), labels, {"blur": BLUR}, 1, *shapes[:2] * 2)
+    assert np.isnan(values[0, 0]) and np.isnan(values[1, 0]) and values[0, 1] > 0 and ok[0, 1]
+
+
+def test_workers_only_size_the_embedded_cluster(family):
+    with pytest.raises(ValueError, match="drop `workers`"):
+        pairwise(family(3, points=5), blur=BLUR, scheduler=NOWHERE, workers=2)
+    with pytest.raises(TypeError, match="`scheduler`"):
+        pairwise(family(3, points=5), blur=BLUR, scheduler=8786)

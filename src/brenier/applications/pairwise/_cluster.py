@@ -56,6 +56,11 @@ def dask_client(
     """A ``distributed.Client``: the one given, one connected to an address, or one on an
     embedded ``LocalCluster`` of ``workers`` processes (closed at the end)."""
     distributed = require_distributed()
+    if scheduler is not None and workers is not None:
+        raise ValueError(
+            f"{PREFIX} `workers` sizes the embedded cluster; with a `scheduler` the cluster "
+            "is already sized: drop `workers`."
+        )
     if isinstance(scheduler, distributed.Client):
         yield scheduler
         return
@@ -65,11 +70,6 @@ def dask_client(
             f"such as 'tcp://host:8786' or a distributed.Client, got {type(scheduler).__name__}."
         )
     if isinstance(scheduler, str):
-        if workers is not None:
-            raise ValueError(
-                f"{PREFIX} `workers` sizes the embedded cluster; with scheduler={scheduler!r} "
-                "the cluster is already sized: drop `workers`."
-            )
         client = distributed.Client(scheduler, set_as_default=False)
         try:
             yield client

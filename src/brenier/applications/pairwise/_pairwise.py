@@ -7,7 +7,7 @@ import pickle
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -208,24 +208,21 @@ def pairwise(
         )
     job = _Job(collection, checkpoint, digest, np.zeros((n, n)), np.ones((n, n), dtype=bool))
     size = block_size or (None if old is None else int(old["block_size"]))  # type: ignore[call-overload]
-    # A resumed job whose blocks are all on disk needs no cluster.
-    todo = job.plan(size) if size is not None else None
+    if size is not None:
+        job.plan(size)  # a resumed job whose blocks are all on disk needs no cluster
     threads, resubmitted = 0, 0
-    if todo is None or todo:
+    if size is None or job.todo:
         with dask_client(scheduler, workers=workers) as client:
             threads = worker_count(client)
             if size is None:
-                size = default_block_size(n, threads)
-                todo = job.plan(size)
+                job.plan(default_block_size(n, threads))
             static = (options, task_threads(scheduler))
-            resubmitted = _solve_blocks(client, job, todo, static, retries, progress)  # type: ignore[arg-type]
-    assert size is not None and todo is not None and job.blocks is not None
-    matrix, ok = job.matrix, job.ok
-    _warn_not_ok(ok, collection)
+            resubmitted = _solve_blocks(client, job, static, retries, progress)
+    _warn_not_ok(job.ok, collection)
     return PairwiseResult(
-        matrix=matrix, names=collection.names, ok=ok, blocks=len(job.blocks),
-        computed_blocks=len(todo), resumed_blocks=len(job.blocks) - len(todo),
-        resubmitted=resubmitted, block_size=size, workers=threads,
+        matrix=job.matrix, names=collection.names, ok=job.ok, blocks=len(job.blocks),
+        computed_blocks=len(job.todo), resumed_blocks=len(job.blocks) - len(job.todo),
+        resubmitted=resubmitted, block_size=job.size, workers=threads,
         seconds=time.perf_counter() - start,
     )  # fmt: skip
 
@@ -240,25 +237,27 @@ class _Job:
     matrix: np.ndarray
     ok: np.ndarray
     store: Checkpoint | None = None
-    blocks: list[Block] | None = None
+    size: int = 0
+    blocks: list[Block] = field(default_factory=list)
+    todo: list[Block] = field(default_factory=list)
 
-    def plan(self, size: int) -> list[Block]:
+    def plan(self, size: int) -> None:
         """Cuts the triangle into blocks of ``size``, reads back the finished ones (into
-        the matrix) and returns the others."""
+        the matrix) and keeps the others in ``todo``."""
+        self.size = size
         c = self.collection
         if self.checkpoint is not None:
             manifest = {"format": FORMAT, "n": len(c), "names": list(c.names),
                         "fingerprint": self.digest, "block_size": size}  # fmt: skip
             self.store = Checkpoint(self.checkpoint, manifest).start()
         self.blocks = blocks(len(c), size)
-        todo = []
+        self.todo = []
         for block in self.blocks:
             found = None if self.store is None else self.store.load(block)
             if found is None:
-                todo.append(block)
+                self.todo.append(block)
             else:
                 self.place(block, *found)
-        return todo
 
     def place(self, block: Block, values: np.ndarray, good: np.ndarray) -> None:
         fill(self.matrix, block, values)
@@ -272,7 +271,7 @@ class _Job:
 
 
 def _solve_blocks(
-    client: Any, job: _Job, todo: list[Block], static: tuple[Any, ...], retries: int,
+    client: Any, job: _Job, static: tuple[Any, ...], retries: int,
     progress: bool | ProgressCallback | None,
 ) -> int:  # fmt: skip
     """Runs the missing blocks; returns how many tasks were submitted again."""
@@ -280,7 +279,7 @@ def _solve_blocks(
     tasks = [
         Task(block, solve_block, (block.rows, block.cols, labels, *static),
              [*block.rows, *block.cols])
-        for block in todo
+        for block in job.todo
     ]  # fmt: skip
     callback, close = progress_callback(progress, "pairwise OT", len(tasks))
     try:

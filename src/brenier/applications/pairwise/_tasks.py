@@ -26,8 +26,11 @@ def _named_error(error: Exception, what: str) -> Exception:
     message = str(error)
     prefix = "[brenier]" if message.startswith("[brenier]") else ""
     body = message.removeprefix("[brenier]").strip()
-    named = kind(f"{prefix} {what}: {body}".strip())
-    return named
+    text = f"{prefix} {what}: {body}".strip()
+    try:
+        return kind(text)
+    except Exception:  # an exception type whose constructor takes other arguments
+        return RuntimeError(f"{type(error).__name__}: {text}")
 
 
 def solve_block(
