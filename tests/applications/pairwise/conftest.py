@@ -5,12 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-distributed = pytest.importorskip("distributed")
-
 
 @pytest.fixture(scope="session")
 def client():
     """A real LocalCluster: 2 worker processes of 1 thread (the CI machine has 2 cores)."""
+    distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
         n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
         silence_logs=50,
