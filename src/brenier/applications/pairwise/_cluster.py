@@ -132,7 +132,8 @@ class Task:
 
 @dataclass
 class RunStats:
-    """What happened while running: tasks finished and tasks submitted again."""
+    """What happened while running: tasks finished and tasks submitted again (with the
+    keys of the tasks that were lost)."""
 
     finished: int = 0
     resubmitted: int = 0

@@ -44,9 +44,6 @@ class Collection:
         """``shape 3 ('bust-2')``: how messages point at a shape."""
         return f"shape {i} ({self.names[i]!r})"
 
-    def sizes(self) -> list[int]:
-        return [int(s.weights.shape[-1]) for s in self.shapes]
-
 
 def _describe(i: int, names: Sequence[str] | None) -> str:
     return f"shape {i}" + ("" if names is None else f" ({names[i]!r})")
