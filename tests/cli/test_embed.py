@@ -21,7 +21,7 @@ pytest.importorskip("sklearn")
 def address():
     """A LocalCluster of 2 single-threaded processes, by address (as --scheduler)."""
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
         silence_logs=50,
     )  # fmt: skip
     yield cluster.scheduler_address

@@ -11,7 +11,7 @@ def client():
     """A real LocalCluster: 2 worker processes of 1 thread (the CI machine has 2 cores)."""
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0",
         silence_logs=50,
     )  # fmt: skip
     client = distributed.Client(cluster, set_as_default=False)

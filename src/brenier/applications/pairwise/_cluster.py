@@ -80,7 +80,7 @@ def dask_client(
     threads = _positive("threads_per_worker", threads_per_worker)
     cluster = distributed.LocalCluster(
         n_workers=n, threads_per_worker=threads, processes=True,
-        dashboard_address=None, silence_logs=40,
+        dashboard_address=":0", silence_logs=40,
     )  # fmt: skip
     client = distributed.Client(cluster, set_as_default=False)
     try:
