@@ -6,7 +6,7 @@ import pytest
 import torch
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def client():
     """A real LocalCluster: 2 worker processes of 1 thread (the CI machine has 2 cores)."""
     distributed = pytest.importorskip("distributed")
