@@ -6,7 +6,7 @@ drop-in replacement for GeomLoss's module of the same name.
 """
 
 from ._version import __version__
-from .applications import register
+from .applications import pairwise, register
 from .losses import SamplesLoss
 from .results import EMDResult, MatchingResult, OTResult, Status
 from .solvers import barycenter, sinkhorn_divergence, solve
@@ -48,6 +48,7 @@ __all__ = [
     "marginal_errors",
     "ot_1d",
     "ot_1d_plan",
+    "pairwise",
     "plan",
     "register",
     "round_plan",

@@ -1,5 +1,6 @@
-"""Applications built on the OT core: registration of 3D shapes."""
+"""Applications built on the OT core: registration of 3D shapes, collections of shapes."""
 
+from .pairwise import PairwiseResult, pairwise
 from .registration import RegistrationResult, register
 
-__all__ = ["RegistrationResult", "register"]
+__all__ = ["PairwiseResult", "RegistrationResult", "pairwise", "register"]

@@ -12,12 +12,13 @@ from .. import __version__
 from ._bench import bench
 from ._demo import demo
 from ._distance import distance
+from ._embed import embed
 from ._errors import EXIT_FAILURE, EXIT_USAGE, CLIError, report
 from ._match import match
 
 app = typer.Typer(
     name="brenier",
-    help="Optimal transport between 2D/3D shapes: distances, matchings, maps, a demo.",
+    help="Optimal transport between 2D/3D shapes: distances, matchings, maps, embeddings, a demo.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -25,6 +26,7 @@ app = typer.Typer(
 )
 app.command("distance")(distance)
 app.command("match")(match)
+app.command("embed")(embed)
 app.command("bench")(bench)
 app.command("demo")(demo)
 
@@ -90,4 +92,4 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _commands() -> tuple[str, ...]:
-    return ("distance", "match", "bench", "demo")
+    return ("distance", "match", "embed", "bench", "demo")
