@@ -27,6 +27,7 @@ def _w2_barycenter_covariance(covs, weights):
     return S
 
 
+@pytest.mark.slow  # 15-45 s on 2 loaded cores: ~10 iterations of 2 solves of 150 x 150
 def test_barycenter_of_gaussian_samples_matches_the_w2_barycenter():
     gen = torch.Generator().manual_seed(0)
     means = [torch.tensor([0.0, 0.0]), torch.tensor([6.0, 1.0])]
@@ -86,12 +87,12 @@ def test_weighted_cloud_through_masses_and_point_cloud():
 
 def test_deterministic_given_the_seed_and_init_is_used():
     gen = torch.Generator().manual_seed(3)
-    clouds = [torch.randn(80, 2, generator=gen, dtype=torch.float64) + s for s in (0.0, 3.0)]
+    clouds = [torch.randn(40, 2, generator=gen, dtype=torch.float64) + s for s in (0.0, 3.0)]
     first = brenier.free_support_barycenter(clouds, n_points=30, blur=0.05, seed=7, tol=0.02)
     again = brenier.free_support_barycenter(clouds, n_points=30, blur=0.05, seed=7, tol=0.02)
     assert torch.equal(first, again)
-    res = free_support_barycenter_result(clouds, n_points=30, blur=0.05, init=first, max_iter=1)
-    assert res.moves[0] < 0.02  # started from (near) a fixed point
+    res = free_support_barycenter_result(clouds, n_points=30, blur=0.05, init=first, tol=0.02)
+    assert res.iterations == 1 and res.moves[0] < 0.02  # started from (near) a fixed point
 
 
 @pytest.mark.filterwarnings("ignore:.*status=rounding_floor")
