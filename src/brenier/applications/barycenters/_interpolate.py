@@ -101,7 +101,7 @@ def _interpolate_clouds(
     res = solve(x.points[0], y.points[0], ax, by, blur=blur, debias=False, max_iter=max_iter)
     warn_unless_ok(res, stacklevel=4)
     T, points = res.barycentric_projection(), x.points[0]
-    return [points if t == 0.0 else (1.0 - t) * points + t * T for t in times]
+    return [points.clone() if t == 0.0 else (1.0 - t) * points + t * T for t in times]
 
 
 def interpolate(
