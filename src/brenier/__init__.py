@@ -6,7 +6,7 @@ drop-in replacement for GeomLoss's module of the same name.
 """
 
 from ._version import __version__
-from .applications import pairwise, register
+from .applications import free_support_barycenter, interpolate, pairwise, register
 from .losses import SamplesLoss
 from .results import EMDResult, MatchingResult, OTResult, Status
 from .solvers import barycenter, sinkhorn_divergence, solve
@@ -42,8 +42,10 @@ __all__ = [
     "bures_wasserstein",
     "dense_plan",
     "emd",
+    "free_support_barycenter",
     "gaussian_map",
     "hard_matching",
+    "interpolate",
     "lazy_plan",
     "marginal_errors",
     "ot_1d",
