@@ -48,22 +48,49 @@ FASTMATH = True
 
 
 @njit(fastmath=FASTMATH, cache=True, inline="always")
-def _block_of(t, b0):
-    """The t-th block visited: ``b0`` first, then every other block in order."""
-    if t == 0:
-        return b0
-    return t - 1 if t - 1 < b0 else t
+def _add_block(row, j0, j1, xi, oy, hy, c, T, buf, state):
+    """Adds the exponents of targets [j0, j1) to the running ``state`` = (max m, sum
+    of exp(z - m), maximiser), unless their exact maximum lies ``T`` below m."""
+    n = j1 - j0
+    for k in range(n):
+        dy = xi - (oy + row.dtype.type(j0 + k) * hy)
+        buf[k] = row[j0 + k] - c * dy * dy
+    best = buf[0]
+    for k in range(1, n):
+        best = max(best, buf[k])
+    m = state[0]
+    if best < m - T:
+        return
+    acc = state[1]
+    if best > m:
+        acc *= fast_exp(m - best)
+        m = best
+        for k in range(n):
+            if buf[k] == best:
+                state[2] = j0 + k
+                break
+    s = row.dtype.type(0.0)
+    for k in range(n):
+        s += fast_exp(buf[k] - m)
+    state[0] = m
+    state[1] = acc + s
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def lse_lines(H, n_out, ox, hx, oy, hy, c, T, out, block):
-    """``out[r, i] = log sum_j exp(H[r, j] - c (ox + i hx - oy - j hy)^2)``, pruned."""
+    """``out[r, i] = log sum_j exp(H[r, j] - c (ox + i hx - oy - j hy)^2)``, pruned.
+
+    From the block of the previous output's maximiser, blocks are scanned rightwards
+    then leftwards; a scan stops as soon as no block beyond can matter (the maximum of
+    the block maxima beyond, less the cost of the nearest of them), and a block is
+    skipped when its own bound says so.
+    """
     prefer_wide_vectors()
     R, n_in = H.shape
     nb = (n_in + block - 1) // block
-    zero = H.dtype.type(0.0)
-    ox, hx, oy, hy = H.dtype.type(ox), H.dtype.type(hx), H.dtype.type(oy), H.dtype.type(hy)
-    c, T = H.dtype.type(c), H.dtype.type(T)
+    dt = H.dtype.type
+    zero = dt(0.0)
+    ox, hx, oy, hy, c, T = dt(ox), dt(hx), dt(oy), dt(hy), dt(c), dt(T)
     for r in prange(R):
         row = H[r]
         bmax = np.empty(nb, H.dtype)
@@ -72,41 +99,36 @@ def lse_lines(H, n_out, ox, hx, oy, hy, c, T, out, block):
             for j in range(b * block + 1, min(n_in, (b + 1) * block)):
                 m = max(m, row[j])
             bmax[b] = m
+        after = np.empty(nb, H.dtype)  # max of bmax[b:]
+        before = np.empty(nb, H.dtype)  # max of bmax[:b + 1]
+        after[nb - 1] = bmax[nb - 1]
+        for b in range(nb - 2, -1, -1):
+            after[b] = max(bmax[b], after[b + 1])
+        before[0] = bmax[0]
+        for b in range(1, nb):
+            before[b] = max(bmax[b], before[b - 1])
         buf = np.empty(block, H.dtype)
-        hint = 0
+        state = np.zeros(3, H.dtype)
         for i in range(n_out):
-            xi = ox + H.dtype.type(i) * hx
-            m = H.dtype.type(NEG) * 2
-            acc = zero
-            first = hint // block
-            for t in range(nb):
-                b = _block_of(t, first)
-                j0 = b * block
-                j1 = min(n_in, j0 + block)
-                if t > 0:
-                    lo = oy + H.dtype.type(j0) * hy
-                    hi = oy + H.dtype.type(j1 - 1) * hy
-                    d = lo - xi if xi < lo else (xi - hi if xi > hi else zero)
-                    if bmax[b] - c * d * d < m - T:
-                        continue
-                n = j1 - j0
-                for k in range(n):
-                    dy = xi - (oy + H.dtype.type(j0 + k) * hy)
-                    buf[k] = row[j0 + k] - c * dy * dy
-                best = buf[0]
-                for k in range(1, n):
-                    best = max(best, buf[k])
-                if best < m - T:  # the exact bound of the block, before any exp
-                    continue
-                if best > m:
-                    acc *= fast_exp(m - best)
-                    m = best
-                    for k in range(n):
-                        if buf[k] == best:
-                            hint = j0 + k
-                            break
-                s = zero
-                for k in range(n):
-                    s += fast_exp(buf[k] - m)
-                acc += s
-            out[r, i] = m + math.log(acc)
+            xi = ox + dt(i) * hx
+            state[0] = dt(NEG) * 2
+            state[1] = zero
+            b0 = int(state[2]) // block
+            _add_block(row, b0 * block, min(n_in, b0 * block + block), xi, oy, hy, c, T, buf, state)
+            for b in range(b0 + 1, nb):
+                lo = oy + dt(b * block) * hy
+                d = lo - xi if xi < lo else zero
+                if after[b] - c * d * d < state[0] - T:
+                    break
+                if bmax[b] - c * d * d >= state[0] - T:
+                    _add_block(row, b * block, min(n_in, b * block + block), xi, oy, hy, c, T,
+                               buf, state)  # fmt: skip
+            for b in range(b0 - 1, -1, -1):
+                hi = oy + dt(min(n_in, b * block + block) - 1) * hy
+                d = xi - hi if xi > hi else zero
+                if before[b] - c * d * d < state[0] - T:
+                    break
+                if bmax[b] - c * d * d >= state[0] - T:
+                    _add_block(row, b * block, min(n_in, b * block + block), xi, oy, hy, c, T,
+                               buf, state)  # fmt: skip
+            out[r, i] = state[0] + math.log(state[1])
