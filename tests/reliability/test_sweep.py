@@ -1,0 +1,47 @@
+"""The numerical sweep of ``benchmarks/sweep.py``: a fast subset here, the full one (over
+10,000 configurations, hours on two cores) under ``slow``.
+
+Each configuration must end "ok" (finite result, truthful status, no negative
+divergence beyond the reported error, inputs untouched) or "refused" (a documented
+exception with a ``[brenier]`` message); never "violation".
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
+import sweep
+
+
+def violations(configs: list[sweep.Config], max_iter: int) -> list[dict[str, object]]:
+    records = [sweep.run(cfg, max_iter) for cfg in configs]
+    assert all(r["outcome"] in ("ok", "refused", "violation") for r in records)
+    return [r for r in records if r["outcome"] == "violation"]
+
+
+def test_the_grid_has_what_the_issue_asks():
+    full = sweep.configurations("full", keops=False)
+    assert len(full) >= 10_000
+    assert {c.dim for c in full} == set(range(1, 9))
+    assert {c.dtype for c in full} == {"float32", "float64"}
+    assert min(c.n for c in full) == 1 and max(c.n for c in full) == 100_000
+    assert {c.weights for c in full} == {"uniform", "zeros", "ratio1e8"}
+    assert {c.backend for c in full} >= {"dense", "online", "multiscale", "auto"}
+    assert min(c.blur_ratio for c in full) == 1e-4 and max(c.blur_ratio for c in full) == 1e3
+    assert min(c.scale for c in full) == 1e-3 and max(c.scale for c in full) == 1e4
+    fast = sweep.configurations("fast")
+    assert {c.dtype for c in fast} == {"float32", "float64"} and len(fast) >= 100
+
+
+def test_fast_subset_of_the_sweep():
+    configs = sweep.configurations("fast")[::3]  # 36 configurations, ~20 s
+    assert violations(configs, max_iter=100) == []
+
+
+@pytest.mark.slow
+def test_full_sweep():
+    assert violations(sweep.configurations("full"), max_iter=sweep.MAX_ITER) == []
