@@ -228,17 +228,16 @@ def run(cfg: Config, max_iter: int = MAX_ITER) -> dict[str, object]:
 
 def summarize(records: list[dict[str, object]]) -> str:
     """The table: outcomes and statuses per backend and dtype, then the violations."""
-    lines = [f"{'backend':<11} {'dtype':<8} {'configs':>7} {'ok':>6} {'refused':>7} "
-             f"{'violation':>9} {'converged':>9} {'floor':>6} {'stalled':>7} {'max_it':>6}"]  # fmt: skip
+    head = ("backend", "dtype", "configs", "ok", "refused", "violation", "converged", "floor",
+            "stalled", "max_it")  # fmt: skip
+    lines = [f"{head[0]:<11} {head[1]:<8} " + " ".join(f"{h:>9}" for h in head[2:])]
     keys = sorted({(str(r["backend"]), str(r["dtype"])) for r in records})
     for backend, dtype in keys:
         rs = [r for r in records if r["backend"] == backend and r["dtype"] == dtype]
         out, st = Counter(r["outcome"] for r in rs), Counter(r.get("status") for r in rs)
-        lines.append(
-            f"{backend:<11} {dtype:<8} {len(rs):>7} {out['ok']:>6} {out['refused']:>7} "
-            f"{out['violation']:>9} {st['converged']:>9} {st['rounding_floor']:>6} "
-            f"{st['stalled']:>7} {st['max_iterations']:>6}"
-        )
+        counts = (len(rs), out["ok"], out["refused"], out["violation"], st["converged"],
+                  st["rounding_floor"], st["stalled"], st["max_iterations"])  # fmt: skip
+        lines.append(f"{backend:<11} {dtype:<8} " + " ".join(f"{c:>9}" for c in counts))
     out = Counter(r["outcome"] for r in records)
     lines.append(f"total {len(records)}: {dict(out)}")
     refusals = Counter(str(r["error"]).split(":")[0] + ": " + str(r["error"])[:90].split(": ", 1)[1]

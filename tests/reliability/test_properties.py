@@ -202,6 +202,7 @@ def test_plan_marginals_are_the_weights(profile):
         assert float((rows - pb.a).abs().sum()) <= 1e-12 + 1e-9
         assert float((cols - pb.b).abs().sum()) <= 2 * res.marginal_error + 1e-12
         err_a, err_b = brenier.marginal_errors(res)
+        assert float(err_a) <= 1e-9
         assert float(err_b) == pytest.approx(float((cols - pb.b).abs().sum()), abs=1e-12)
 
     check()
