@@ -152,7 +152,8 @@ def _check_unused(blur: float | None, tol: float | None, backend: str) -> None:
         for name, value in (("blur", blur), ("tol", tol)):
             if value is not None:
                 check_positive(name, value)
-        get_backend(backend)
+        if backend != "auto":
+            get_backend(backend)
     except (TypeError, ValueError) as error:
         raise InputError(one_line(error)) from None
 
