@@ -43,6 +43,12 @@ def _check_floating(name: str, t: Tensor) -> None:
             f"{PREFIX} `{name}` must be a torch.Tensor, got {type(t).__name__}. "
             f"Convert it with torch.as_tensor({name}, dtype=torch.float32)."
         )
+    if t.is_complex():
+        raise TypeError(
+            f"{PREFIX} `{name}` has complex dtype {t.dtype}; OT needs real coordinates and "
+            f"weights. Pass `{name}.real` (or `torch.view_as_real({name})` for 2 coordinates "
+            "per complex number)."
+        )
     if not t.is_floating_point():
         raise TypeError(
             f"{PREFIX} `{name}` has integer or boolean dtype {t.dtype}; OT needs a floating "

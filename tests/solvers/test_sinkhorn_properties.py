@@ -27,9 +27,10 @@ def test_divergence_is_zero_on_identical_inputs(gen):
 
 
 # Derandomized: CI replays the same 15 examples. Random runs found tol=1e-9 cases that
-# the loop cannot reach (7 points, blur 0.125; unbalanced, 5 vs 2 points: Anderson
-# stalls at a marginal error of 0.55) and once returned negative values there; the
-# reliability issue tracks them.
+# the loop could not reach (unbalanced, 5 vs 2 points: Anderson cycled at a marginal
+# error of 0.55), fixed by the safeguard of _sinkhorn.REVERT_GROWTH
+# (tests/reliability/test_anderson.py); tests/reliability/test_properties.py runs the
+# random version.
 @settings(max_examples=15, deadline=None, derandomize=True)
 @given(
     n=st.integers(2, 30),

@@ -90,7 +90,8 @@ def distance(
             with bar(quiet, "exact reference"):
                 ref = exact(a, b, p)
             record["exact"] = {"value": ref.value, "solver": ref.method, "time_s": ref.seconds}
-            record["relative_error"] = relative_error(value, ref.value)
+            # JSON has no NaN: an exact cost of 0 (identical inputs) has no relative error
+            record["relative_error"] = relative_error(value, ref.value) if ref.value else None
         else:
             record["exact"] = None
             record["relative_error"] = None
@@ -129,9 +130,14 @@ def _print(r: dict[str, Any]) -> None:
         )
         if r["exact"] is not None:
             e = r["exact"]
+            rel = r["relative_error"]
             console.print(
                 f"exact OT cost {e['value']:.6g} ({e['solver']}, {e['time_s']:.2f} s):"
-                f" relative error {r['relative_error']:+.2%}"
+                + (
+                    f" relative error {rel:+.2%}"
+                    if rel is not None
+                    else " (zero: no relative error)"
+                )
             )
         else:
             console.print(f"no exact reference: {r['no_reference']}")

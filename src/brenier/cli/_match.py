@@ -12,7 +12,7 @@ import typer
 
 from ..transport import sparse_plan
 from ._compute import computing, describe, exact, resolve_blur, sinkhorn_record
-from ._errors import InputError
+from ._errors import InputError, one_line
 from ._options import (
     PLOT_SUFFIXES,
     Backend,
@@ -110,6 +110,7 @@ def match(
         "output": str(output),
     }
     if chosen is Kind.matching:
+        _check_unused(blur, tol, backend)
         with bar(quiet, "assignment"):
             ref = exact(a, b, p)
         assert ref.permutation is not None  # equal sizes, uniform: an assignment ran
@@ -139,6 +140,22 @@ def match(
         print_json(record)
     elif not quiet:
         _print(record)
+
+
+def _check_unused(blur: float | None, tol: float | None, backend: str) -> None:
+    """A matching ignores the Sinkhorn options, but a bad value is still a mistake: it
+    used to be accepted silently (exit 0 with --blur -1, issue 14 fuzzing)."""
+    from .._validation import check_positive
+    from ..kernels import get_backend
+
+    try:
+        for name, value in (("blur", blur), ("tol", tol)):
+            if value is not None:
+                check_positive(name, value)
+        if backend != "auto":
+            get_backend(backend)
+    except (TypeError, ValueError) as error:
+        raise InputError(one_line(error)) from None
 
 
 def _plan(result: Any, threshold: float) -> dict[str, np.ndarray]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from types import ModuleType
 
+import torch
 from torch import Tensor
 
 from .._validation import PREFIX
@@ -40,6 +41,9 @@ class KeOpsPair:
         LazyTensor = _pykeops_torch().LazyTensor
         x_i = LazyTensor(self.x.unsqueeze(2).contiguous())
         y_j = LazyTensor(self.y.unsqueeze(1).contiguous())
+        # log 0 = -inf (points of zero weight) gave NaN in KeOps' reductions (issue 14
+        # sweep); the most negative finite number / 4 gives them weight 0 as well.
+        h = h.clamp(min=torch.finfo(h.dtype).min / 4)
         h_j = LazyTensor(h.unsqueeze(1).unsqueeze(-1).contiguous())
         sq = ((x_i - y_j) ** 2).sum(-1)
         # p = 1: sqrt(sq + tiny) keeps the gradient finite (and 0) where x_i = y_j.

@@ -63,8 +63,22 @@ def _check_gaussian(name: str, mean: object, cov: object) -> tuple[Tensor, Tenso
             f"{PREFIX} `mean_{name}` has shape {tuple(m.shape)} and `cov_{name}` "
             f"{tuple(S.shape)}: expected (D,) and (D, D), or batched (B, D) and (B, D, D)."
         )
+    for label, t in ((f"mean_{name}", m), (f"cov_{name}", S)):
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{PREFIX} `{label}` contains NaN or infinite values.")
     if not bool(torch.allclose(S, S.transpose(-1, -2), rtol=1e-5, atol=1e-8)):
         raise ValueError(f"{PREFIX} `cov_{name}` is not symmetric; pass (S + S.T) / 2.")
+    # A covariance is positive semi-definite; the square roots below would clamp a
+    # negative eigenvalue to 0 and return a wrong cost without a word (issue 14 fuzzing).
+    eigenvalues = torch.linalg.eigvalsh(S)
+    size = eigenvalues.abs().amax(-1).clamp(min=torch.finfo(S.dtype).tiny)
+    lowest = eigenvalues[..., 0] / size
+    if bool((lowest < -1e3 * torch.finfo(S.dtype).eps).any()):
+        raise ValueError(
+            f"{PREFIX} `cov_{name}` is not positive semi-definite (smallest eigenvalue "
+            f"{float(eigenvalues[..., 0].min()):.3g}); pass a covariance matrix, e.g. "
+            "`gaussian_fit(points)` or `A @ A.T`."
+        )
     return m, S
 
 
