@@ -117,7 +117,9 @@ def main() -> None:
     rows = []
     for dtype in (torch.float32, torch.float64):
         seconds, q = median_time(
-            lambda d=dtype: brenier.barycenter(images.to(d), blur=blur), args.repeats, warmup=True
+            lambda d=dtype: brenier.barycenter(images.to(d), blur=blur),
+            args.repeats,
+            warmup=args.repeats > 1,
         )
         rows.append({"library": "brenier", "method": f"grid, debiased, {dtype}",
                      "seconds": seconds, "finite": bool(torch.isfinite(q).all()),
