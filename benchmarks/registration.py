@@ -22,6 +22,12 @@ Usage: ``python benchmarks/registration.py [--n 60000] [--cpd-points 2000] [--bi
 
 from __future__ import annotations
 
+import os
+
+# Before torch loads its OpenMP runtime (see brenier._openmp): brenier is imported
+# after torch here, so its own setting would come too late.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import time
 
