@@ -5,6 +5,7 @@ The functional core is :func:`solve` (an :class:`OTResult`) and
 drop-in replacement for GeomLoss's module of the same name.
 """
 
+from . import _openmp  # noqa: F401  (first: before torch loads its OpenMP runtime)
 from ._version import __version__
 from .applications import free_support_barycenter, interpolate, pairwise, register
 from .losses import SamplesLoss

@@ -113,3 +113,12 @@ def test_failed_write_keeps_the_old_file(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         write_shape(path, Shape(np.full((3, 3), np.inf)))
     np.testing.assert_array_equal(read_shape(path).points, np.eye(3))
+
+
+def test_vtp_is_refused_with_the_supported_formats(tmp_path: Path) -> None:
+    path = tmp_path / "tree.vtp"
+    path.write_text('<VTKFile type="PolyData"></VTKFile>\n')
+    with pytest.raises(ValueError, match=r"\.vtp\) is not supported.*\.vtu, \.vtk or \.ply"):
+        read_shape(path)
+    with pytest.raises(ValueError, match=r"\.vtp\) is not supported"):
+        write_shape(tmp_path / "out.vtp", Shape(np.eye(3)))

@@ -52,6 +52,12 @@ def _meshio():  # lazy: meshio is the optional extra `io`
 
 def _suffix(path: Path) -> str:
     suffix = path.suffix.lower()
+    if suffix == ".vtp":  # VTK PolyData (XML): neither meshio (5.3) nor trimesh reads it
+        raise ValueError(
+            f"{PREFIX} {path}: VTK PolyData (.vtp) is not supported (meshio and trimesh have "
+            "no reader for it); convert it to .vtu, .vtk or .ply (e.g. ParaView: File > Save "
+            f"Data), or use one of {', '.join(MESH_SUFFIXES + POINT_SUFFIXES)}."
+        )
     if suffix not in MESH_SUFFIXES + POINT_SUFFIXES:
         raise ValueError(
             f"{PREFIX} {path}: unknown shape format {suffix!r}; use one of "

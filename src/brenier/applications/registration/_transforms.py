@@ -59,7 +59,7 @@ def _gaussian_neighbours(
     tree = cKDTree(centers.detach().cpu().numpy())
     k = min(NEIGHBOURS, len(centers))
     dist, index = tree.query(
-        queries.detach().cpu().numpy(), k=k, distance_upper_bound=CUTOFF * sigma
+        queries.detach().cpu().numpy(), k=k, distance_upper_bound=CUTOFF * sigma, workers=-1
     )
     dist = np.asarray(dist).reshape(len(queries), k)
     index = np.asarray(index).reshape(len(queries), k)
