@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
+from ._barycenter import barycenter
 from ._bench import bench
 from ._demo import demo
 from ._distance import distance
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.command("distance")(distance)
 app.command("match")(match)
 app.command("embed")(embed)
+app.command("barycenter")(barycenter)
 app.command("bench")(bench)
 app.command("demo")(demo)
 
