@@ -109,10 +109,9 @@ class GridPyramid:
 
     def _move(self, state: SinkhornState, old: int, new: int) -> SinkhornState:
         shapes = [
-            (_coarsened(p.x, old).shape, _coarsened(p.x, new).shape,  # type: ignore[attr-defined]
-             _coarsened(p.y, old).shape, _coarsened(p.y, new).shape)  # type: ignore[attr-defined]
+            (_shape(p.x, old), _shape(p.x, new), _shape(p.y, old), _shape(p.y, new))
             for p in self.objective.problems
-        ]  # fmt: skip
+        ]
         levels = old - new
         fs, gs = [], []
         for (xc, xf, yc, yf), f, g in zip(shapes, state.fs, state.gs, strict=True):
@@ -132,3 +131,8 @@ class GridPyramid:
 
 def _coarsened(g: Geometry, level: int) -> Geometry:
     return g.coarsened(level) if isinstance(g, Grid) else g
+
+
+def _shape(g: Geometry, level: int) -> tuple[int, ...]:
+    """The shape of ``g`` coarsened ``level`` times, without pooling its masses."""
+    return tuple(-(-n // 2**level) for n in g.shape)  # type: ignore[attr-defined]

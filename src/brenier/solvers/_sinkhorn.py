@@ -306,7 +306,7 @@ def log_convolve(p: Interaction, eps: float, h: Tensor) -> Tensor:
     return p.xy.softmin(eps, h) / -eps
 
 
-def initial_free(stage: Stage, state: SinkhornState) -> tuple[Tensor, Tensor]:
+def initial_free(stage: Stage) -> tuple[Tensor, Tensor]:
     """log q and log d at the first stage: q the target weights given (uniform), d the
     solution of :math:`d \\odot K d = q` after one averaged step from 1."""
     log_q = stage.interactions[0].b_log[:1]
@@ -423,7 +423,7 @@ def sinkhorn_loop(
         stage, _ = strategy.stage(0, None)
         state = initial_state(stage)
         if stage.free is not None:
-            state = state.set(free=initial_free(stage, state))
+            state = state.set(free=initial_free(stage))
         callback, tol = options.callback, options.tol
         if tol is None:  # Line 4: GeomLoss's schedule, no convergence check.
             for index in range(len(temperatures)):
