@@ -7,6 +7,7 @@ sphinx-gallery and shows the pictures each example writes.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -76,12 +77,23 @@ def setup(app: object) -> None:
 # their pictures to the folder given by --out; the gallery runs each example with a
 # fresh folder and shows what appears in it.
 _OUT = Path(tempfile.mkdtemp(prefix="brenier-gallery-"))
+#: The gallery runs the slow examples at a reduced size (their own options), so that
+#: `make docs` takes minutes, not a quarter of an hour; BRENIER_GALLERY_FULL=1 runs
+#: them at the size of the pictures in docs/images (`python examples/X.py` does too).
+QUICK_ARGUMENTS = {
+    "plot_barycenter_square": ["--side", "32"],
+    "plot_interpolation_3d": ["--side", "24"],
+    "plot_free_support_barycenter": ["--points", "100"],
+}
+FULL_SIZE = os.environ.get("BRENIER_GALLERY_FULL", "") not in ("", "0")
 
 
 def _example_argv(gallery_conf: dict, script_vars: dict) -> list[str]:
-    folder = _OUT / Path(script_vars["src_file"]).stem
+    name = Path(script_vars["src_file"]).stem
+    folder = _OUT / name
     folder.mkdir(parents=True, exist_ok=True)
-    return ["--out", str(folder)]
+    quick = [] if FULL_SIZE else QUICK_ARGUMENTS.get(name, [])
+    return ["--out", str(folder), *quick]
 
 
 class _WrittenPictures:

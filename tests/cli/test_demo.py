@@ -42,6 +42,20 @@ def test_demo_reports_ot_between_the_scans(demo):
     assert record["history"]["snapshots"] == record["history"]["iterations"]
 
 
+def test_demo_registers_the_scan_onto_its_deformed_copy(demo):
+    folder, record = demo
+    reg = record["registration"]
+    assert [s["name"] for s in reg["steps"]] == ["rigid", "affine", "nonrigid"]
+    before = reg["tre_before"]["mean"]
+    assert before > 50  # a 60-degree turn of a 250 mm bust
+    errors = [s["tre_mean"] for s in reg["steps"]]
+    assert errors[-1] < 0.1 * before and errors[-1] <= errors[0]
+    page = (folder / "index.html").read_text(encoding="utf-8")
+    assert "Registration: Demosthenes onto a deformed copy" in page
+    for step in reg["steps"]:
+        assert f"<td>{step['name']}</td>" in page and f"{step['tre_mean']:.2f}" in page
+
+
 def test_report_is_self_contained_with_pictures_beside_it(demo):
     folder, record = demo
     page = (folder / "index.html").read_text(encoding="utf-8")
@@ -50,6 +64,7 @@ def test_report_is_self_contained_with_pictures_beside_it(demo):
         "history.gif",
         "history.png",
         "potentials.png",
+        "registration.png",
         "scans_map.png",
     ]
     for name in record["files"]:
@@ -90,7 +105,7 @@ def test_report_renders_in_chromium_without_errors(demo, tmp_path: Path):
     assert seen.errors == [], seen.errors
     assert seen.values["plots"] == 2 and seen.values["webgl_canvases"] >= 1
     assert seen.values["svg_points"] > 100  # the 2D view's markers are drawn
-    assert seen.values["images_loaded"] == 5 and seen.values["no_webgl"] is False
+    assert seen.values["images_loaded"] == 6 and seen.values["no_webgl"] is False
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
     assert pixels.shape[0] >= 1000 and pixels.std() > 20  # not a blank page
     assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 200  # pictures, not text only

@@ -15,11 +15,14 @@ from ._demo import demo
 from ._distance import distance
 from ._embed import embed
 from ._errors import EXIT_FAILURE, EXIT_USAGE, CLIError, report
+from ._interpolate import interpolate
 from ._match import match
+from ._register import register
 
 app = typer.Typer(
     name="brenier",
-    help="Optimal transport between 2D/3D shapes: distances, matchings, maps, embeddings, a demo.",
+    help="Optimal transport between 2D/3D shapes: distances, matchings, maps, registration, "
+    "interpolation, embeddings, barycenters, a demo.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -27,6 +30,8 @@ app = typer.Typer(
 )
 app.command("distance")(distance)
 app.command("match")(match)
+app.command("register")(register)
+app.command("interpolate")(interpolate)
 app.command("embed")(embed)
 app.command("barycenter")(barycenter)
 app.command("bench")(bench)
@@ -94,4 +99,4 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _commands() -> tuple[str, ...]:
-    return ("distance", "match", "embed", "bench", "demo")
+    return ("distance", "match", "register", "interpolate", "embed", "barycenter", "bench", "demo")

@@ -3,8 +3,10 @@
 Samples the surfaces of Demosthenes (CC BY 4.0; photoscan by ryanfb, remeshed by
 O. Stein) and Nefertiti (public domain; scan by Nora Al-Badri and Jan Nikolai Nelles),
 compares the Sinkhorn divergence at decreasing blurs with the exact OT cost of an
-optimal assignment, draws the Brenier map in 3D, and records the potentials F, G and
-the map over the eps-scaling iterations of a 2D problem. Writes ``index.html`` (plotly
+optimal assignment, draws the Brenier map in 3D, records the potentials F, G and
+the map over the eps-scaling iterations of a 2D problem, registers Demosthenes onto a
+deformed copy of itself (the error at every vertex before and after each step), and
+computes a barycenter of images. Writes ``index.html`` (plotly
 inlined: it works offline) and the PNG/GIF pictures into the output folder.
 """
 
@@ -28,6 +30,7 @@ from ..viz._history import pick_frames
 from ..viz.report import Report, map_scene, potential_frames_scene
 from ._compute import computing, relative_error
 from ._demo_grids import barycenter_section
+from ._demo_register import registration_section
 from ._errors import InputError
 from ._options import Debug, Force, Json, Quiet
 from ._output import print_json
@@ -53,10 +56,12 @@ class Settings:
     resolution: int
     image: int
     image_blur: float
+    scan_target: int
+    register_points: int
 
 
-FULL = Settings(2000, (0.1, 0.05, 0.02, 0.01), 400, 600, 0.01, 12, 50, 40, 1.5)
-SMALL = Settings(300, (0.1, 0.05), 120, 160, 0.05, 4, 24, 16, 1.5)
+FULL = Settings(2000, (0.1, 0.05, 0.02, 0.01), 400, 600, 0.01, 12, 50, 40, 1.5, 20_000, 3000)
+SMALL = Settings(300, (0.1, 0.05), 120, 160, 0.05, 4, 24, 16, 1.5, 3000, 600)
 
 
 def demo(
@@ -89,11 +94,15 @@ def demo(
         "brenier demo: optimal transport between two scans",
         f"brenier {__version__}, torch {torch.__version__}, {platform.platform()}",
     )
-    with bar(quiet, "demo", total=6) as progress, computing():
+    with bar(quiet, "demo", total=7) as progress, computing():
         record = _scans(report, settings, progress)
         progress.update("2D history", completed=4)
         record["history"] = _history(report, settings)
-        progress.update("barycenters", completed=5)
+        progress.update("registration", completed=5)
+        record["registration"] = registration_section(
+            report, settings.scan_target, settings.register_points, _png
+        )
+        progress.update("barycenters", completed=6)
         record["barycenters"] = barycenter_section(
             report, settings.image, settings.image_blur, _png
         )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -160,6 +160,7 @@ def register(
     spline_regularization: float = 1e-4,
     max_points: int = FLOW_POINTS,
     verbose: bool = False,
+    callback: Callable[[int, str, StepReport | None], object] | None = None,
 ) -> RegistrationResult:
     """Registers a 3D source shape onto a target with robust optimal transport.
 
@@ -195,6 +196,9 @@ def register(
             downsampling once at half the finest blur, coarsened to at most this many);
             the transform is then applied to all the points.
         verbose: print each step's time and cost.
+        callback: called as ``callback(k, name, None)`` when step ``k`` starts and
+            ``callback(k, name, report)`` when it ends (a :class:`StepReport`): e.g. a
+            progress bar per step.
 
     Returns:
         A :class:`RegistrationResult`; ``result.apply(points)`` moves any points.
@@ -213,6 +217,11 @@ def register(
         True
     """
     _check_options(steps, reach, blur)
+    if callback is not None and not callable(callback):
+        raise TypeError(
+            f"{PREFIX} `callback` must be a function (k, name, report) or None, got "
+            f"{type(callback).__name__}."
+        )
     x, a_w = _as_cloud("source", source, a)
     y, b_w = _as_cloud("target", target, b)
     norm = Normalization.fit(y, b_w)
@@ -242,6 +251,8 @@ def register(
     initial = score(moved)
     reports, ends = [], []
     for k, name in enumerate(steps):
+        if callback is not None:
+            callback(k, name, None)
         t0 = time.perf_counter()
         if name in _align.KINDS:
             base = Composite(tuple(current)).apply(xs)
@@ -270,6 +281,8 @@ def register(
         reports.append(StepReport(name, seconds, score(moved)))
         if verbose:
             print(f"{PREFIX} {name}: {seconds:.2f} s, OT cost {reports[-1].cost:.4g}")
+        if callback is not None:
+            callback(k, name, reports[-1])
     transform = Composite((norm, *current, _Inverse(norm)))
     partial = tuple(Composite((norm, *current[:end], _Inverse(norm))) for end in ends)
     with torch.no_grad():
