@@ -1,4 +1,6 @@
-"""Register a deformed scan back onto itself and write the registered mesh.
+"""
+Register a deformed scan back onto itself and write the registered mesh
+=======================================================================
 
 The bundled Demosthenes bust (scaled to 250 mm) is rotated by 60 degrees and bent by a
 known breathing-like deformation; the target is a fresh sample of the deformed surface
@@ -72,7 +74,7 @@ def render(pair: dict[str, np.ndarray], moved: np.ndarray, path: Path) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="Register a deformed scan back onto itself.")
     parser.add_argument("--out", type=Path, default=Path("docs/images"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)

@@ -18,6 +18,13 @@ def test_readme_starts_with_the_two_commands():
     assert "make demo" in head and "make test" in head
 
 
+def test_readme_links_the_docs_and_shows_a_picture():
+    text = README.read_text()
+    pictures = re.findall(r"!\[[^\]]+\]\(([^)]+)\)", text)
+    assert pictures and all((README.parent / p).is_file() for p in pictures)
+    assert "make docs" in text and "(docs/_build/html/index.html)" in text
+
+
 @pytest.mark.filterwarnings("ignore:.*rounding_floor:RuntimeWarning")
 def test_quickstart_runs():
     code = re.search(r"## Quickstart\n\n```python\n(.*?)```", README.read_text(), re.S)

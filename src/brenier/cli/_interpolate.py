@@ -204,7 +204,8 @@ def _frame_rgb(stack: np.ndarray, k: int, t: float, kind: str) -> np.ndarray:
         rows = sample_rows(stack.shape[1], 4000)
         low, high = stack.min(axis=(0, 1)), stack.max(axis=(0, 1))
         pad = 0.05 * (high - low).max()
-        ax.scatter(*stack[k][rows].T, s=3.0, c=np.arange(len(rows)), cmap="viridis",
+        # each point keeps the colour of its start (its first coordinate): the paths show
+        ax.scatter(*stack[k][rows].T, s=3.0, c=stack[0][rows, 0], cmap="viridis",
                    linewidths=0)  # fmt: skip
         ax.set_xlim(low[0] - pad, high[0] + pad)
         ax.set_ylim(low[1] - pad, high[1] + pad)

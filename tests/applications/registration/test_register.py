@@ -18,8 +18,15 @@ def test_top_level_entry_point_and_report(gen: torch.Generator) -> None:
     c, s = 0.8, 0.6  # a rotation of 37 degrees about z
     R = torch.tensor([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=torch.float64)
     y = 1.1 * x @ R.T + 0.3
-    res = brenier.register(x, y, steps=("rigid", "similarity"), multistart=False)
+    calls: list = []
+    res = brenier.register(
+        x, y, steps=("rigid", "similarity"), multistart=False,
+        callback=lambda k, name, report: calls.append((k, name, report)),
+    )  # fmt: skip
     assert [s.name for s in res.steps] == ["rigid", "similarity"]
+    # the callback: each step announced, then its report
+    assert calls == [(0, "rigid", None), (0, "rigid", res.steps[0]),
+                     (1, "similarity", None), (1, "similarity", res.steps[1])]  # fmt: skip
     assert all(s.seconds > 0 for s in res.steps)
     assert res.steps[-1].cost < res.steps[0].cost < res.initial_cost
     assert res.seconds == pytest.approx(sum(s.seconds for s in res.steps))
@@ -95,6 +102,8 @@ def test_bad_arguments_are_clear_errors(gen: torch.Generator) -> None:
         brenier.register([[0.0, 0, 0]], x)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"`reach` must be 'auto', None or positive"):
         brenier.register(x, x, reach=-1.0)
+    with pytest.raises(TypeError, match=r"`callback` must be a function"):
+        brenier.register(x, x, callback=3)  # type: ignore[arg-type]
     res = brenier.register(x, x, steps=())
     with pytest.raises(ValueError, match=r"shape \(K, 3\)"):
         res.apply(np.zeros((3, 2)))

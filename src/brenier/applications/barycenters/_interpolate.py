@@ -155,7 +155,7 @@ def interpolate(
 
     Returns:
         Clouds: the moved source (N, D), or (T, N, D) for a sequence of T times.
-        Grids: the density of the grid's shape with mass 1, or (T, *shape).
+        Grids: the density of the grid's shape with mass 1, or ``(T, *shape)``.
         Not differentiable.
 
     Example:
