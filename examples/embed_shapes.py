@@ -29,6 +29,8 @@ the picture is the one it wrote to ``docs/images``:
    :alt: MDS embedding of the pairwise OT distances of the scan family
 """
 
+# sphinx_gallery_thumbnail_path = "images/embedding_mds.png"
+
 from __future__ import annotations
 
 import argparse
