@@ -16,6 +16,7 @@ from ._distance import distance
 from ._embed import embed
 from ._errors import EXIT_FAILURE, EXIT_USAGE, CLIError, report
 from ._match import match
+from ._train import train_registration
 
 app = typer.Typer(
     name="brenier",
@@ -31,6 +32,7 @@ app.command("embed")(embed)
 app.command("barycenter")(barycenter)
 app.command("bench")(bench)
 app.command("demo")(demo)
+app.command("train-registration")(train_registration)
 
 
 def _version(value: bool) -> None:
