@@ -165,3 +165,15 @@ def test_bad_model_arguments(tmp_path: Path):
     with pytest.raises(ValueError, match="--resume: no checkpoint"):
         train(tmp_path / "none.safetensors", resume=True)
     assert isinstance(LearnedModel(RegistrationNet(TINY)).config, NetConfig)
+
+
+def test_shipped_model_loads_with_its_record():
+    from brenier.applications.registration.learned import default_model_path, resolve_model
+
+    path = default_model_path()
+    assert path.is_file() and path.stat().st_size < 5 * 2**20
+    model = resolve_model(None)
+    assert model.config == NetConfig()
+    record = model.metadata
+    assert 0 < record["validation_tre_mm"] < record["training"]["validation_tre_ot_feature_mm"]
+    assert record["training"]["minutes"] <= 30

@@ -3,7 +3,8 @@
 Each step draws a fresh pre-aligned pair (:func:`._data.synthetic_pair`, seeds
 ``TRAIN_SEEDS + 10^7 seed + step``, so a resumed run continues the same stream),
 computes its OT features once (:func:`._features.prepare`) and adds it to a pool (a
-replay buffer: the OT solves cost more than a network step); then a batch drawn from
+replay buffer: the OT solves cost more than a network step; it is not saved, and
+refills after a resume); then a batch drawn from
 the pool, each item randomly rotated about the craniocaudal axis and mirrored (OT
 features and truth move with the shape, so this is exact), takes one Adam step on the
 mean end-point error
