@@ -136,8 +136,29 @@ def test_bad_inputs_exit_2_with_one_line(cli, pair, tmp_path: Path):
         ((src, tgt, "-o", out, "--reach", "1", "--balanced"), "--balanced"),
         ((src, tgt, "-o", out, "--blur", "-1"), "blur"),
         ((src, tgt, "-o", src, "--force"), "input"),
+        ((src, tgt, "-o", out, "--model", tmp_path / "none.safetensors"), "learned"),
+        ((src, tgt, "-o", out, "--steps", "learned", "--model", tmp_path / "no.st"), "no.st"),
+        ((src, tgt, "-o", out, "--steps", "learned", "--model", existing), "exists.ply"),
     ]
     for args, word in cases:
         assert_one_line_error(cli("register", *args), 2, word)
     assert existing.read_bytes() == b"keep" and not out.exists()
     assert_one_line_error(run_process("register", src, tmp_path / "flat.npy", "-o", out), 2)
+
+
+def test_learned_step_with_a_model_file(cli, pair, tmp_path: Path):
+    """--model loads a network file for the learned step (here the shipped one, copied)."""
+    from brenier.applications.registration.learned import default_model_path
+
+    model = tmp_path / "net.safetensors"
+    model.write_bytes(default_model_path().read_bytes())
+    output = tmp_path / "moved.npy"
+    out = cli(
+        "register", pair["src.ply"], pair["tgt.obj"], "-o", output, "--steps",
+        "rigid,learned", "--model", model, "--no-multistart", "--json",
+    )  # fmt: skip
+    assert out.code == 0, out.stderr
+    record = json.loads(out.stdout)
+    assert [s["name"] for s in record["steps"]] == ["rigid", "learned"]
+    assert record["model"] == str(model)
+    assert np.isfinite(np.load(output)).all()

@@ -18,6 +18,7 @@ from ._errors import EXIT_FAILURE, EXIT_USAGE, CLIError, report
 from ._interpolate import interpolate
 from ._match import match
 from ._register import register
+from ._train import train_registration
 
 app = typer.Typer(
     name="brenier",
@@ -36,6 +37,7 @@ app.command("embed")(embed)
 app.command("barycenter")(barycenter)
 app.command("bench")(bench)
 app.command("demo")(demo)
+app.command("train-registration")(train_registration)
 
 
 def _version(value: bool) -> None:

@@ -203,6 +203,15 @@ def register(
             help="Try the 24 rotations of the cube before the rigid fit (any rotation).",
         ),
     ] = True,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            "--model",
+            show_default=False,
+            help="Network of the 'learned' step (.safetensors, from `brenier "
+            "train-registration`); default: the model shipped with brenier.",
+        ),
+    ] = None,
     json: Json = False,
     plot: Plot = None,
     quiet: Quiet = False,
@@ -223,6 +232,7 @@ def register(
     if balanced and reach is not None:
         raise InputError("--balanced means no reach; drop --reach or --balanced.")
     chosen = parse_steps(steps)
+    learned = _learned_model(model, chosen)
     landmarks = read_landmark_pair(landmarks_source, landmarks_target, parse_spacing(spacing))
     shape, weights = read_input(source, "source")
     cloud, target_weights = read_input(target, "target")
@@ -242,12 +252,14 @@ def register(
     with bar(quiet, "registration", total=len(chosen)) as progress, computing():
         result = register_shapes(
             inputs.source.points, inputs.target.points, inputs.weights, inputs.target_weights,
-            callback=_step_progress(progress, len(chosen)), **options,
+            callback=_step_progress(progress, len(chosen)), model=learned, **options,
         )  # fmt: skip
     moved = np.asarray(result.moved)
     write_shape(output, Shape(moved, shape.faces, dict(shape.attributes)))
     record = _record(inputs, result.steps, result, source, target, output, options)
     record["time_s"] = time.perf_counter() - start
+    if learned is not None:
+        record["model"] = "shipped" if model is None else str(model)
     if plot is not None:
         from ._plots import plot_registration
 
@@ -257,6 +269,25 @@ def register(
         print_json(record)
     elif not quiet:
         _print(record)
+
+
+def _learned_model(path: Path | None, steps: tuple[str, ...]) -> Any:
+    """The network of the learned step, loaded and checked before any computing."""
+    if path is not None and "learned" not in steps:
+        raise InputError(
+            f"--model is the network of the 'learned' step; add it to --steps "
+            f"(e.g. --steps affine,learned,nonrigid), got {','.join(steps)}."
+        )
+    if "learned" not in steps:
+        return None
+    from ..applications.registration.learned import resolve_model
+
+    if path is not None and not path.is_file():
+        raise InputError(f"model file {str(path)!r} does not exist.")
+    try:
+        return resolve_model(path)
+    except (ValueError, ImportError) as error:
+        raise InputError(str(error).removeprefix("[brenier] ")) from error
 
 
 def _step_progress(progress: Bar, total: int) -> Any:

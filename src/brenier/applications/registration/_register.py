@@ -18,7 +18,7 @@ from . import _align, _nonrigid
 from ._preprocess import Normalization
 from ._transforms import AffineTransform, Composite
 
-STEPS = ("rigid", "similarity", "affine", "nonrigid", "spline")
+STEPS = ("rigid", "similarity", "affine", "learned", "nonrigid", "spline")
 #: Default robust-OT reach and final blur, as fractions of the target's largest side.
 REACH, BLUR = 0.05, 0.01
 #: Points of the downsampled clouds that the fits and the scores see.
@@ -159,6 +159,7 @@ def register(
     spline_controls: int = 300,
     spline_regularization: float = 1e-4,
     max_points: int = FLOW_POINTS,
+    model: object = None,
     verbose: bool = False,
     callback: Callable[[int, str, StepReport | None], object] | None = None,
 ) -> RegistrationResult:
@@ -170,8 +171,11 @@ def register(
     iterated with a decreasing blur (``"rigid"`` first tries the 24 rotations of the
     cube when ``multistart``, so any rotation is recovered); ``"nonrigid"``, the
     coarse-to-fine OT flow (displacements smoothed by a Gaussian kernel); ``"spline"``,
-    Gaussian splines on control points fitted by L-BFGS on the Sinkhorn divergence.
-    The robust ``reach`` discards outliers and parts missing from either shape.
+    Gaussian splines on control points fitted by L-BFGS on the Sinkhorn divergence;
+    ``"learned"``, the displacement predicted by a point network trained on synthetic
+    deformations from the pre-aligned shapes and robust-OT features (put it between
+    the pre-alignment and ``"nonrigid"``, which fine-tunes it; needs
+    ``brenier[learn]``). The robust ``reach`` discards outliers and parts missing from either shape.
 
     Args:
         source, target: points (N, 3) and (M, 3) as tensors or arrays, or paths of
@@ -180,7 +184,7 @@ def register(
         a, b: non-negative weights (N,) and (M,), e.g. vessel radii; default uniform
             (or the file's weights).
         steps: the steps, in order, among ``"rigid"``, ``"similarity"``, ``"affine"``,
-            ``"nonrigid"``, ``"spline"``.
+            ``"learned"``, ``"nonrigid"``, ``"spline"``.
         reach: robust-OT reach in the shapes' unit; ``"auto"``: 5% of the target's
             largest side; ``None``: balanced OT (no outlier is discarded).
         blur: finest OT blur in the shapes' unit; ``"auto"``: 1% of the target's size.
@@ -195,6 +199,10 @@ def register(
         max_points: points of the downsampled clouds that every step works on (voxel
             downsampling once at half the finest blur, coarsened to at most this many);
             the transform is then applied to all the points.
+        model: the network of the ``"learned"`` step: a path to a ``.safetensors``
+            model (``brenier train-registration``), a loaded
+            :class:`~brenier.applications.registration.learned.LearnedModel`, or
+            ``None`` for the model shipped with brenier.
         verbose: print each step's time and cost.
         callback: called as ``callback(k, name, None)`` when step ``k`` starts and
             ``callback(k, name, report)`` when it ends (a :class:`StepReport`): e.g. a
@@ -222,6 +230,11 @@ def register(
             f"{PREFIX} `callback` must be a function (k, name, report) or None, got "
             f"{type(callback).__name__}."
         )
+    learned_model = None
+    if "learned" in steps:
+        from .learned import resolve_model
+
+        learned_model = resolve_model(model)
     x, a_w = _as_cloud("source", source, a)
     y, b_w = _as_cloud("target", target, b)
     norm = Normalization.fit(y, b_w)
@@ -261,6 +274,12 @@ def register(
             step = _affine_step(name, base, ys, as_, bs, identity, rho, fine, multistart, last)
             current.append(step)
             moved = step.apply(moved)
+        elif name == "learned":
+            from .learned import learned_step
+
+            field = learned_step(moved, af, yf, bf, learned_model)  # type: ignore[arg-type]
+            current.append(field)
+            moved = field.apply(moved)
         elif name == "nonrigid":
             blurs = [fine * 2**k for k in reversed(range(levels))]
             fields, moved, _ = _nonrigid.ot_flow(

@@ -127,6 +127,7 @@ def lung_pair(
     missing: float = 0.1,
     outliers: float = 0.02,
     depth: int = 9,
+    amplitude: float = 6.0,
 ) -> LungPair:
     """A synthetic exhale/inhale pair of vessel trees.
 
@@ -138,6 +139,8 @@ def lung_pair(
             (a part cut off by the scan's field of view).
         outliers: fraction of uniform outliers added to the target, relative to n.
         depth: generations of the tree.
+        amplitude: amplitude of the deformation's Gaussian bumps, mm (6: breathing-like;
+            15 and more: the large deformations where OT alone pairs wrong branches).
 
     Example:
         >>> pair = lung_pair(2000, seed=1, depth=6)
@@ -146,7 +149,7 @@ def lung_pair(
     """
     rng = np.random.default_rng(seed)
     tree = vessel_tree(seed, depth)
-    phi = breathing_deformation(seed + 1)
+    phi = breathing_deformation(seed + 1, amplitude=amplitude)
     source, source_r = tree.sample(n, rng)
     target_ref, target_r = tree.sample(n, rng)
     target = phi(target_ref) + rng.normal(scale=noise, size=target_ref.shape)
