@@ -101,4 +101,7 @@ def run(argv: Sequence[str] | None = None) -> int:
 
 
 def _commands() -> tuple[str, ...]:
-    return ("distance", "match", "register", "interpolate", "embed", "barycenter", "bench", "demo")
+    return (
+        "distance", "match", "register", "interpolate", "embed", "barycenter", "bench", "demo",
+        "train-registration",
+    )  # fmt: skip
