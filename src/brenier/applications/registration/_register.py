@@ -14,6 +14,7 @@ from torch import Tensor
 import brenier
 
 from ..._validation import PREFIX
+from ...kernels import budget_scope
 from . import _align, _nonrigid
 from ._preprocess import Normalization
 from ._transforms import AffineTransform, Composite
@@ -160,6 +161,7 @@ def register(
     spline_regularization: float = 1e-4,
     max_points: int = FLOW_POINTS,
     verbose: bool = False,
+    memory_budget: int | None = None,
 ) -> RegistrationResult:
     """Registers a 3D source shape onto a target with robust optimal transport.
 
@@ -195,6 +197,9 @@ def register(
             downsampling once at half the finest blur, coarsened to at most this many);
             the transform is then applied to all the points.
         verbose: print each step's time and cost.
+        memory_budget: bytes allowed for dense matrices in every solve, plan and map of
+            the registration (default 2 GiB): above it, the memory-linear backends
+            are used (the solves pick them automatically), else a ``MemoryError``.
 
     Returns:
         A :class:`RegistrationResult`; ``result.apply(points)`` moves any points.
@@ -212,6 +217,34 @@ def register(
         >>> float((res.moved - (x @ R.T + 1.0)).norm(dim=1).max()) < 1e-2
         True
     """
+    with budget_scope(memory_budget):
+        return _register(
+            source, target, a, b, steps=steps, reach=reach, blur=blur, multistart=multistart,
+            levels=levels, smoothing=smoothing, anisotropy=anisotropy,
+            spline_controls=spline_controls, spline_regularization=spline_regularization,
+            max_points=max_points, verbose=verbose,
+        )  # fmt: skip
+
+
+def _register(
+    source: ShapeInput,
+    target: ShapeInput,
+    a: Tensor | np.ndarray | None,
+    b: Tensor | np.ndarray | None,
+    *,
+    steps: Sequence[str],
+    reach: float | str | None,
+    blur: float | str,
+    multistart: bool,
+    levels: int,
+    smoothing: float,
+    anisotropy: float | None,
+    spline_controls: int,
+    spline_regularization: float,
+    max_points: int,
+    verbose: bool,
+) -> RegistrationResult:
+    """:func:`register` within its memory budget."""
     _check_options(steps, reach, blur)
     x, a_w = _as_cloud("source", source, a)
     y, b_w = _as_cloud("target", target, b)
