@@ -73,6 +73,18 @@ def test_multiscale_with_zero_weights_is_finite_and_agrees_with_online(cfg):
     assert abs(record["value"] - online["value"]) <= 1e-4 * abs(online["value"]) + rounding
 
 
+def test_status_and_marginal_error_agree_when_only_a_symmetric_problem_is_not_converged():
+    # Found by the restructured sweep (seed 848): the pair OT(a, b) converged (3.1e-6)
+    # while OT(b, b) stopped at its float32 rounding floor (1.4e-4 > tol = 1e-4); the status
+    # said rounding_floor but marginal_error reported the pair's error only, so
+    # "CONVERGED exactly when marginal_error <= tol" did not hold. marginal_error is now
+    # the worst of the problems the status was judged on.
+    cfg = sweep.Config("dense", "float32", 1, 6, 1, 100.0, 1e-2, "uniform", True, None, 2, 848)
+    record = sweep.run(cfg)
+    assert record["outcome"] == "ok", record
+    assert record["status"] == "rounding_floor" and record["marginal_error"] > record["tol"]
+
+
 @pytest.mark.keops
 def test_keops_with_zero_weights_is_finite_and_agrees_with_dense():
     # Found by the sweep (seed 10483): log 0 = -inf made KeOps' reduction return NaN.
