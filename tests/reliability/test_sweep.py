@@ -89,8 +89,7 @@ def test_status_and_marginal_error_agree_when_only_a_symmetric_problem_is_not_co
 def test_keops_with_zero_weights_is_finite_and_agrees_with_dense():
     # Found by the sweep (seed 10483): log 0 = -inf made KeOps' reduction return NaN.
     pytest.importorskip("pykeops")
-    cfg = next(c for c in sweep.configurations("full", keops=True) if c.seed == 10483)
-    assert (cfg.backend, cfg.weights) == ("keops", "zeros")
+    cfg = sweep.Config("keops", "float32", 7, 12, 3, 0.1, 0.1, "zeros", True, None, 2, 10483)
     record = sweep.run(cfg)
     assert record["outcome"] == "ok", record
     dense = sweep.run(dataclasses.replace(cfg, backend="dense"))
