@@ -229,10 +229,14 @@ def run(cfg: Config, max_iter: int = MAX_ITER) -> dict[str, object]:
     dtype = getattr(torch, cfg.dtype)
     floor = rounding_floor(blur**cfg.p, max(diameter, blur) ** cfg.p, dtype)
     independent = math.nan
-    if reach is None and cfg.n * cfg.m <= 10**6:
+    # The recomputed plan's exponents (f + g - C) / eps carry a rounding of up to
+    # finfo.eps * C / eps = 8 * floor: above a floor of 0.1 its entries are off by
+    # factors e^O(1) and their sums say nothing (one point each, float32, blur 1e-4 x
+    # diameter: 7.9 for an exact plan), so the plan is checked below that only.
+    if reach is None and cfg.n * cfg.m <= 10**6 and floor < 0.1:
         _, err_b = brenier.marginal_errors(res)
         independent = float(err_b)
-        bound = 2 * max(res.marginal_error, tol) + 4 * floor + 1e-5
+        bound = 2 * max(res.marginal_error, tol) + 8 * floor + 1e-5
         if res.status is brenier.Status.CONVERGED and not independent <= bound:
             problems.append(f"plan's marginal error {independent:.3g} above tol")
     value = float(res.value)
@@ -314,6 +318,9 @@ def main() -> None:
     parser.add_argument("--resume", action="store_true", help="skip the partial file's configs")
     parser.add_argument("--threads", type=int, default=1, help="torch and numba threads")
     parser.add_argument("--keops", action="store_true", help="sweep the KeOps backend too")
+    parser.add_argument("--redo", nargs="*", default=(), metavar="BACKEND",
+                        help="with --resume: run these backends' records and the violations "
+                        "again (after a fix)")  # fmt: skip
     args = parser.parse_args()
     import numba
 
@@ -326,9 +333,15 @@ def main() -> None:
     RESULTS.mkdir(exist_ok=True)
     partial = RESULTS / f"{name}.partial.jsonl"  # streamed, for a sweep cut short
     records = _resumed(partial, configs) if args.resume else []
+    redo = []
+    if args.redo:
+        redo = [r for r in records if r["backend"] in args.redo or r["outcome"] == "violation"]
+        records = [r for r in records if r not in redo]
+        partial.write_text("".join(json.dumps(r) + "\n" for r in records))
     done = {r["seed"] for r in records}
     todo = [c for c in configs if c.seed not in done]
-    print(f"{len(configs)} configurations, {len(done)} already done", flush=True)
+    print(f"{len(configs)} configurations, {len(done)} already done ({len(redo)} to redo: "
+          f"{dict(Counter(str(r['backend']) for r in redo))})", flush=True)  # fmt: skip
     t0 = time.perf_counter()
     with partial.open("a" if args.resume else "w") as stream:
         for k, cfg in enumerate(todo):
