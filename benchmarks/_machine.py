@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import statistics
 import tempfile
 import time
@@ -60,8 +61,20 @@ def median_time(
     return statistics.median(times), out
 
 
+def peak_rss_mb() -> float:
+    """Peak resident memory (MB) of this process and of its finished children, the
+    larger: what a benchmark needed at most, whatever ran it."""
+    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+    return max(own, children) / 1024  # ru_maxrss is in KiB on Linux
+
+
 def write_json(name: str, payload: dict) -> Path:
-    """Writes ``results/<name>.json`` atomically."""
+    """Writes ``results/<name>.json`` atomically, with the peak memory of the process
+    (``peak_rss_mb``, also printed) unless the payload has its own."""
+    if "peak_rss_mb" not in payload:
+        payload = {**payload, "peak_rss_mb": peak_rss_mb()}
+        print(f"peak resident memory: {payload['peak_rss_mb']:.0f} MB", flush=True)
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"{name}.json"
     fd, tmp = tempfile.mkstemp(dir=RESULTS, suffix=".tmp")

@@ -220,3 +220,23 @@ def check_choice(name: str, value: object, choices: tuple) -> None:
         raise ValueError(
             f"{PREFIX} `{name}` must be one of {', '.join(map(repr, choices))}; got {value!r}."
         )
+
+
+def check_barycentric_weights(weights: object, K: int, like: Tensor) -> Tensor:
+    """K non-negative finite weights with a positive sum, normalised to sum 1, as (K,)."""
+    if weights is None:
+        return torch.full((K,), 1.0 / K, dtype=like.dtype, device=like.device)
+    try:
+        w = torch.as_tensor(weights, dtype=like.dtype, device=like.device).reshape(-1)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise TypeError(
+            f"{PREFIX} `weights` must be K={K} numbers (one per input), got {weights!r}."
+        ) from error
+    if w.shape[0] != K or not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
+        raise ValueError(
+            f"{PREFIX} `weights` must hold {K} non-negative finite numbers (one per input), "
+            f"got {weights!r}."
+        )
+    if float(w.sum()) <= 0:
+        raise ValueError(f"{PREFIX} `weights` sum to zero; give some input a positive weight.")
+    return w / w.sum()

@@ -133,3 +133,28 @@ def test_truncation_bound_is_rigorous_even_for_irregular_potentials(gen, noise) 
     assert bool(kept[exponent >= -tau * eps].all())
     assert kept.float().mean() < 0.5  # and it does truncate
     assert torch.equal(_visited(yx, cy.perm, cx.perm, 400, 500), kept.T)  # exact transposes
+
+
+def test_truncation_gives_rows_of_zero_mass_a_partner_with_mass(gen) -> None:
+    # Found by the sweep (issue 14): a cluster of zero mass has F = -inf, so all its
+    # scores tied at -inf and it kept the first column, which could be of zero mass too;
+    # its softmin was then +inf and the value NaN. Its best partner is now the column
+    # of largest G_J - C(c_I, c_J): never one of zero mass when one with mass exists.
+    x = torch.rand(300, 2, generator=gen, dtype=torch.float64)
+    y = torch.rand(200, 2, generator=gen, dtype=torch.float64) + 3.0  # far: best pairs only
+    w, v = (
+        torch.rand(300, generator=gen, dtype=x.dtype),
+        torch.rand(200, generator=gen, dtype=x.dtype),
+    )
+    w[grid_clusters(x, w, 0.2).labels % 2 == 0] = 0.0  # every other cluster without mass
+    v[grid_clusters(y, v, 0.2).labels % 2 == 1] = 0.0
+    cx, cy = grid_clusters(x, w, 0.2), grid_clusters(y, v, 0.2)
+    F = potential_fit(-x.sum(1), Frame.of(w, x, cx))
+    G = potential_fit(y.sum(1), Frame.of(v, y, cy))
+    assert bool((F[0] == -torch.inf).any()) and bool((G[0] == -torch.inf).any())
+    xy, yx = truncate(cx, cy, F, G, eps=1e-4, tau=5.0)
+    for s, cols, mass in ((xy, cy, v), (yx, cx, w)):
+        for i in range(len(s.row_ptr) - 1):
+            spans = range(s.row_ptr[i], s.row_ptr[i + 1])
+            kept = torch.cat([cols.perm[s.col_lo[r] : s.col_hi[r]] for r in spans])
+            assert float(mass[kept].sum()) > 0, f"cluster {i} keeps no column with mass"

@@ -12,6 +12,7 @@ The reference kernel of this module's geometry is the dense one on the cell cent
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -93,8 +94,12 @@ class Grid:
         object.__setattr__(self, "origin", _per_axis("origin", origin, len(shape)))
         object.__setattr__(self, "weights", weights)
         object.__setattr__(self, "batched", batched)
-        if min(self.spacing) <= 0:
-            raise ValueError(f"{PREFIX} `spacing` must be > 0 on every axis, got {spacing!r}.")
+        if not all(0 < h < math.inf for h in self.spacing):
+            raise ValueError(
+                f"{PREFIX} `spacing` must be finite and > 0 on every axis, got {spacing!r}."
+            )
+        if not all(math.isfinite(o) for o in self.origin):
+            raise ValueError(f"{PREFIX} `origin` must be finite on every axis, got {origin!r}.")
 
     @property
     def dim(self) -> int:

@@ -3,7 +3,7 @@
 from ._dense import DenseBackend, DensePair
 from ._grid import GridBackend, GridPair
 from ._keops import KeOpsBackend, KeOpsPair
-from ._memory import DEFAULT_MEMORY_BUDGET, memory_budget
+from ._memory import DEFAULT_MEMORY_BUDGET, budget_scope, memory_budget
 from ._online import OnlineBackend, OnlinePair
 from ._protocol import KernelBackend, PairKernel
 from ._registry import (
@@ -30,6 +30,7 @@ __all__ = [
     "OnlinePair",
     "PairKernel",
     "available_backends",
+    "budget_scope",
     "choose_backend",
     "dense_bytes",
     "get_backend",

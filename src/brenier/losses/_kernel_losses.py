@@ -29,9 +29,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .._validation import Measures
+from .._validation import PREFIX, Measures
 from ..geometry import Cost, squared_distances
-from ..kernels import KernelBackend
+from ..kernels import KernelBackend, memory_budget
 from ..problems import safe_log
 
 KERNELS = ("gaussian", "laplacian", "energy")
@@ -47,8 +47,23 @@ def _kernel_matrix(name: str, x: Tensor, y: Tensor, blur: float) -> Tensor:
     return -distance
 
 
-def kernel_loss(name: str, m: Measures, blur: float) -> Tensor:
-    """:math:`L_k(a, b)` with dense kernel matrices, shape (B,)."""
+def kernel_loss(name: str, m: Measures, blur: float, budget: int | None = None) -> Tensor:
+    """:math:`L_k(a, b)` with dense kernel matrices, shape (B,).
+
+    Raises:
+        MemoryError: the largest kernel matrix (and the distances it is made of) would
+            not fit ``budget`` bytes (``None``: the library's budget, 2 GiB).
+    """
+    B, N, M = m.x.shape[0], m.x.shape[1], m.y.shape[1]
+    need = 2 * B * max(N, M) ** 2 * m.x.element_size()
+    allowed = memory_budget(budget)
+    if need > allowed:
+        raise MemoryError(
+            f"{PREFIX} loss={name!r} builds dense kernel matrices: {need / 1e9:.3g} GB for "
+            f"B={B}, N={N}, M={M}, above the memory budget of {allowed / 1e9:.3g} GB. Use "
+            "loss='sinkhorn' or 'hausdorff' (memory-linear backends), subsample the "
+            "clouds, or raise `memory_budget`."
+        )
 
     def quad(u: Tensor, p: Tensor, v: Tensor, q: Tensor) -> Tensor:
         K = _kernel_matrix(name, p, q.detach() if p is q else q, blur)

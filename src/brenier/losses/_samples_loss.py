@@ -16,6 +16,7 @@ from .._validation import (
 )
 from ..geometry import make_cost
 from ..kernels import BackendRequest, choose_backend
+from ..kernels import memory_budget as check_memory_budget
 from ..kernels.block_sparse import MultiscaleBackend
 from ..solvers import DEFAULT_TOL, solve, warn_unless_ok
 from ._kernel_losses import KERNELS, hausdorff_divergence, kernel_loss
@@ -73,6 +74,11 @@ class SamplesLoss(nn.Module):
         backend: ``"auto"``, ``"dense"`` (alias ``"tensorized"``) or another registered
             backend.
         tol, max_iter: stopping rule of the Sinkhorn loop (brenier only).
+        memory_budget: bytes allowed for dense matrices (brenier only; default 2 GiB).
+            Above it, ``backend="auto"`` computes the Sinkhorn and Hausdorff losses with
+            a memory-linear backend, and an explicit ``"dense"`` backend or a kernel
+            norm (``"energy"``, ``"gaussian"``, ``"laplacian"``, which build their N x M
+            matrices) raise a ``MemoryError``.
 
     Call forms (the two of GeomLoss, checked, never guessed):
         ``loss(x, y)``: uniform weights; ``loss(a, x, b, y)``: weighted. Points are
@@ -105,6 +111,7 @@ class SamplesLoss(nn.Module):
         *,
         tol: float | None = DEFAULT_TOL,
         max_iter: int = 10_000,
+        memory_budget: int | None = None,
     ) -> None:
         super().__init__()
         check_choice("loss", loss, LOSSES)
@@ -130,6 +137,9 @@ class SamplesLoss(nn.Module):
         self.debias, self.potentials, self.verbose = debias, potentials, verbose
         self.backend = multiscale_truncation(BACKEND_ALIASES.get(backend, backend), truncate)
         self.tol, self.max_iter = tol, max_iter
+        if memory_budget is not None:
+            check_memory_budget(memory_budget)  # fails now rather than at the first call
+        self.memory_budget = memory_budget
 
     def forward(self, *tensors: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         """``loss(x, y)`` or ``loss(a, x, b, y)``; see the class docstring."""
@@ -156,11 +166,12 @@ class SamplesLoss(nn.Module):
                 dim=m.x.shape[-1],
                 itemsize=m.x.element_size(),
                 device_type=m.x.device.type,
+                memory_budget=self.memory_budget,
             )
             kernels = choose_backend(request)
             value = hausdorff_divergence(m, c, kernels, self.blur**c.exponent)
         else:
-            value = kernel_loss(self.loss, m, self.blur)
+            value = kernel_loss(self.loss, m, self.blur, self.memory_budget)
         return value if m.batched else value.squeeze(0)
 
     def _sinkhorn(
@@ -181,6 +192,7 @@ class SamplesLoss(nn.Module):
             tol=self.tol,
             max_iter=self.max_iter,
             backend=self.backend,
+            memory_budget=self.memory_budget,
         )
         if self.verbose:
             logger.info(result.summary())

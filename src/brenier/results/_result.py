@@ -34,8 +34,9 @@ class OTResult:
         reach: the reach of unbalanced OT (``None`` for balanced OT); ``rho = reach**p``.
         p: exponent of the cost (2 for |x-y|^2/2, 1 for |x-y|; 2 for custom costs).
         marginal_error: L1 error on the marginals of the plan of OT(a, b) at the last
-            iteration (worst over the batch; for unbalanced OT, the L1 violation of the
-            first-order optimality conditions, relative to the marginals).
+            iteration, or of the symmetric problems OT(a, a), OT(b, b) when debiased if
+            theirs is larger (worst over the batch; for unbalanced OT, the L1 violation of
+            the first-order optimality conditions, relative to the marginals).
         iterations: number of Sinkhorn iterations, annealing included.
         eps_schedule: the temperatures of the eps-scaling, largest first.
         backend: the kernel backend that ran (``"dense"``, ``"online"``, ...).

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor
 
-from .._validation import PREFIX, check_positive, check_scaling
+from .._validation import PREFIX, check_barycentric_weights, check_positive, check_scaling
 from ..geometry import Cost, Grid
 from ..kernels import GridBackend
 from ..problems import LinearProblem, Objective
@@ -70,17 +70,7 @@ def _check_densities(densities: object) -> Tensor:
 
 
 def _check_barycentric_weights(weights: object, K: int, like: Tensor) -> Tensor:
-    if weights is None:
-        return torch.full((K, 1), 1.0 / K, dtype=like.dtype)
-    w = torch.as_tensor(weights, dtype=like.dtype).reshape(-1)
-    if w.shape[0] != K or not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
-        raise ValueError(
-            f"{PREFIX} `weights` must hold {K} non-negative finite numbers (one per input), "
-            f"got {weights!r}."
-        )
-    if float(w.sum()) <= 0:
-        raise ValueError(f"{PREFIX} `weights` sum to zero; give some input a positive weight.")
-    return (w / w.sum()).reshape(K, 1)
+    return check_barycentric_weights(weights, K, like).reshape(K, 1)
 
 
 def barycenter(

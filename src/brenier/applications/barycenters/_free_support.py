@@ -38,11 +38,11 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ..._validation import PREFIX, check_positive, check_scaling
+from ..._validation import PREFIX, check_barycentric_weights, check_positive, check_scaling
 from ...geometry import PointCloud
 from ...results import Status
 from ...solvers import solve
-from ._inputs import check_barycentric_weights, check_clouds
+from ._inputs import check_clouds
 
 #: Default tolerance on the support's move per iteration, relative to the clouds' spread.
 FREE_SUPPORT_TOL = 1e-3

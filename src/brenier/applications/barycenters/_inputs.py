@@ -7,7 +7,6 @@ import numbers
 from collections.abc import Sequence
 
 import numpy as np
-import torch
 from torch import Tensor
 
 from ..._validation import PREFIX, check_same_context
@@ -99,23 +98,3 @@ def check_clouds(clouds: object, masses: Sequence[Tensor | None] | None) -> list
         )
     check_same_context({f"clouds[{k}]": c.points for k, c in enumerate(out)})
     return out
-
-
-def check_barycentric_weights(weights: object, K: int, like: Tensor) -> Tensor:
-    """K non-negative finite weights with a positive sum, normalised to sum 1, as (K,)."""
-    if weights is None:
-        return torch.full((K,), 1.0 / K, dtype=like.dtype, device=like.device)
-    try:
-        w = torch.as_tensor(weights, dtype=like.dtype, device=like.device).reshape(-1)
-    except (TypeError, ValueError, RuntimeError) as error:
-        raise TypeError(
-            f"{PREFIX} `weights` must be K={K} numbers (one per input), got {weights!r}."
-        ) from error
-    if w.shape[0] != K or not bool(torch.isfinite(w).all()) or bool((w < 0).any()):
-        raise ValueError(
-            f"{PREFIX} `weights` must hold {K} non-negative finite numbers (one per input), "
-            f"got {weights!r}."
-        )
-    if float(w.sum()) <= 0:
-        raise ValueError(f"{PREFIX} `weights` sum to zero; give some input a positive weight.")
-    return w / w.sum()

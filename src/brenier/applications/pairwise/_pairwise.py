@@ -99,6 +99,9 @@ def solve_options(
             ) from None
     elif backend != "auto":
         get_backend(backend)
+    # the probe runs one iteration: the cap itself is checked here
+    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 1:
+        raise ValueError(f"{PREFIX} `max_iter` must be a positive integer, got {max_iter!r}.")
     probe = PointCloud(torch.zeros(1, 1, dtype=torch.float64))
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")

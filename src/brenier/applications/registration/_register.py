@@ -14,6 +14,7 @@ from torch import Tensor
 import brenier
 
 from ..._validation import PREFIX
+from ...kernels import budget_scope
 from . import _align, _nonrigid
 from ._preprocess import Normalization
 from ._transforms import AffineTransform, Composite
@@ -162,6 +163,7 @@ def register(
     model: object = None,
     verbose: bool = False,
     callback: Callable[[int, str, StepReport | None], object] | None = None,
+    memory_budget: int | None = None,
 ) -> RegistrationResult:
     """Registers a 3D source shape onto a target with robust optimal transport.
 
@@ -207,6 +209,9 @@ def register(
         callback: called as ``callback(k, name, None)`` when step ``k`` starts and
             ``callback(k, name, report)`` when it ends (a :class:`StepReport`): e.g. a
             progress bar per step.
+        memory_budget: bytes allowed for dense matrices in every solve, plan and map of
+            the registration (default 2 GiB): above it, the memory-linear backends
+            are used (the solves pick them automatically), else a ``MemoryError``.
 
     Returns:
         A :class:`RegistrationResult`; ``result.apply(points)`` moves any points.
@@ -224,6 +229,36 @@ def register(
         >>> float((res.moved - (x @ R.T + 1.0)).norm(dim=1).max()) < 1e-2
         True
     """
+    with budget_scope(memory_budget):
+        return _register(
+            source, target, a, b, steps=steps, reach=reach, blur=blur, multistart=multistart,
+            levels=levels, smoothing=smoothing, anisotropy=anisotropy,
+            spline_controls=spline_controls, spline_regularization=spline_regularization,
+            max_points=max_points, model=model, verbose=verbose, callback=callback,
+        )  # fmt: skip
+
+
+def _register(
+    source: ShapeInput,
+    target: ShapeInput,
+    a: Tensor | np.ndarray | None,
+    b: Tensor | np.ndarray | None,
+    *,
+    steps: Sequence[str],
+    reach: float | str | None,
+    blur: float | str,
+    multistart: bool,
+    levels: int,
+    smoothing: float,
+    anisotropy: float | None,
+    spline_controls: int,
+    spline_regularization: float,
+    max_points: int,
+    model: object,
+    verbose: bool,
+    callback: Callable[[int, str, StepReport | None], object] | None,
+) -> RegistrationResult:
+    """:func:`register` within its memory budget."""
     _check_options(steps, reach, blur)
     if callback is not None and not callable(callback):
         raise TypeError(

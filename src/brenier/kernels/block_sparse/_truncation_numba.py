@@ -11,8 +11,10 @@ principal extents (``_truncation.py``). The rule keeps the block (I, J) when the
     + \\sum_k |(B_J - c_J + c_I) \\cdot V_{J,k}| S_{J,k} + E_I + E_J
     \\ge -\\tau\\varepsilon, \\qquad S_{IJ} = F_I + G_J - \\tfrac12 |c_I - c_J|^2,
 
-holds, and every row keeps its best block (largest score S). Rows are processed in parallel,
-each in two passes (count, then fill), so no list ever grows.
+holds, and every row keeps its best block (largest :math:`G_J - C(c_I, c_J)`, the score
+without the row's own constant F_I, so that rows of zero mass rank their partners too).
+Rows are processed in parallel, each in two passes (count, then fill), so no list ever
+grows.
 """
 
 from __future__ import annotations
@@ -22,13 +24,28 @@ from numba import njit, prange
 
 
 @njit(cache=True, inline="always")
-def _score(gx, gy, I, J):
+def _cost(gx, gy, I, J):
     cx, cy = gx[0], gy[0]
     d = 0.0
     for k in range(cx.shape[1]):
         t = cx[I, k] - cy[J, k]
         d += t * t
-    return gx[1][I] + gy[1][J] - 0.5 * d
+    return 0.5 * d
+
+
+@njit(cache=True, inline="always")
+def _score(gx, gy, I, J):
+    return gx[1][I] + gy[1][J] - _cost(gx, gy, I, J)
+
+
+@njit(cache=True, inline="always")
+def _partner(gy, J, cost):
+    """How good a partner the block J is for a given row: G_J - C(c_I, c_J), the score
+    without the row's own F_I (a constant along the row). A row of zero mass has
+    F_I = -inf, so its full scores tie at -inf; this one still ranks its partners, and
+    partners of zero mass (G_J = -inf) last: a row must never keep only columns of zero
+    mass (its softmin would be +inf, and 0 * inf a NaN in the value)."""
+    return gy[1][J] - cost
 
 
 @njit(cache=True, inline="always")
@@ -89,11 +106,12 @@ def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te):
         c = 0
         for t in range(n):
             j = cand[t]
-            sc = _score(gx, gy, i, j)
-            if sc > top or best[i] < 0:
-                top, best[i] = sc, j
-            c += _kept(gx, gy, i, j, sc, te)
-        if n and not _kept(gx, gy, i, best[i], top, te):
+            cost = _cost(gx, gy, i, j)
+            pj = _partner(gy, j, cost)
+            if pj > top or best[i] < 0:
+                top, best[i] = pj, j
+            c += _kept(gx, gy, i, j, gx[1][i] + gy[1][j] - cost, te)
+        if n and not _kept(gx, gy, i, best[i], _score(gx, gy, i, best[i]), te):
             c += 1
         counts[i + 1] = c
     ptr = np.cumsum(counts)
@@ -191,12 +209,13 @@ def dense_blocks(gx, gy, te):
     for I in range(Kx):
         top, arg = -np.inf, 0
         for J in range(Ky):
-            sc = _score(gx, gy, I, J)
-            keep[I, J] = _kept(gx, gy, I, J, sc, te)
-            if sc > top:
-                top, arg = sc, J
-            if sc > col_top[J]:
-                col_top[J], col_arg[J] = sc, I
+            cost = _cost(gx, gy, I, J)
+            keep[I, J] = _kept(gx, gy, I, J, gx[1][I] + gy[1][J] - cost, te)
+            row, col = _partner(gy, J, cost), _partner(gx, I, cost)
+            if row > top:
+                top, arg = row, J
+            if col > col_top[J]:
+                col_top[J], col_arg[J] = col, I
         keep[I, arg] = True
     for J in range(Ky):
         keep[col_arg[J], J] = True

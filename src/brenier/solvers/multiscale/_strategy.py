@@ -223,6 +223,13 @@ class MultiscaleStrategy:
         rho: the marginal penalty (``None``: balanced).
         debias: whether the symmetric problems OT(a, a), OT(b, b) are solved too.
         backend: the multiscale options (clusters, truncation, block size).
+        tol: the loop's tolerance (``None``: not checked). The last temperature is
+            truncated at ``max(backend.truncate, log(1 / tol))``: the plans and maps of
+            the result use the full kernel, whose marginals differ from the truncated
+            ones by at most exp(-tau) (relative), so a converged result's plan meets
+            ``tol`` too. Measured (sweep, 2-12 points, tau = 5): plan marginal errors of
+            2.6e-4 to 4.1e-4 at a reported 3.5e-5 to 8.7e-5; with log(1 / tol) = 9.2,
+            below 7e-6.
     """
 
     def __init__(
@@ -236,9 +243,11 @@ class MultiscaleStrategy:
         rho: float | None,
         debias: bool,
         backend: MultiscaleBackend,
+        tol: float | None = None,
     ):
         self.x, self.y, self.rho, self.debias = x, y, rho, debias
         self.tau = backend.truncate
+        self.tau_last = self.tau if tol is None else max(self.tau, math.log(1 / tol))
         xd, yd, ad, bd = x.detach()[0], y.detach()[0], a.detach()[0], b.detach()[0]
         n = max(xd.shape[0], yd.shape[0])
         clusters = backend.clusters if backend.clusters is not None else default_clusters(n)
@@ -282,7 +291,8 @@ class MultiscaleStrategy:
         # One truncation per temperature: every new support restarts the loop's
         # acceleration (truncating again every 50 iterations was measured to take 2,948
         # iterations at 10^5 points, blur 0.01, against 145 at 10^4 without).
-        self.current = _truncated(self.geometry, state, self.tau, eps, self.rho)
+        tau = self.tau_last if index == len(self.stages) - 1 else self.tau
+        self.current = _truncated(self.geometry, state, tau, eps, self.rho)
         kept = self.current[0].xy.kept_fraction  # type: ignore[attr-defined]
         self._log(
             f"level {self.levels[k].cloud} ({self.geometry.x.shape[0]} entities), "
