@@ -605,16 +605,13 @@ def files(tmp_path: Path) -> dict[str, Path]:
     return out
 
 
-#: Found here, not fixed (src/brenier/cli belongs to the CLI session): an array of strings
-#: ends with exit status 1 and "ValueError: could not convert string to float" (an
-#: internal error) and a complex array is read as its real part, exit 0. The fix, in
-#: ``cli/_barycenter.py: read_density``: refuse arrays whose ``dtype.kind`` is not one of
-#: "b", "i", "u", "f" before converting them, as ``cli/_readers.py`` does for clouds.
-CLI_KNOWN = pytest.mark.xfail(strict=True, reason="read_density converts any dtype (not fixed)")
+#: Found here, then fixed: an array of strings ended with exit status 1 and "ValueError:
+#: could not convert string to float" (an internal error) and a complex array was read as
+#: its real part, exit 0; ``cli/_barycenter.py: read_density`` now refuses arrays whose
+#: ``dtype.kind`` is not one of "b", "i", "u", "f", as ``cli/_readers.py`` does for clouds.
 BARYCENTER_FILES = [
     *("other shape", "nan", "inf", "negative", "zeros", "vector", "4d", "empty"),
-    *(pytest.param(name, marks=CLI_KNOWN) for name in ("strings", "complex")),
-    *("object", "text", "missing", "unknown"),
+    *("strings", "complex", "object", "text", "missing", "unknown"),
 ]
 
 

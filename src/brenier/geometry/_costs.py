@@ -52,12 +52,13 @@ class Cost:
                     f"{(*x.shape[:-1], y.shape[-2])} for x {tuple(x.shape)} and y {tuple(y.shape)}."
                 )
             return C
-        sq = squared_distances(x, y)
         if self.p == 2:
-            return sq / 2
-        # sqrt has an infinite slope at 0: clamping keeps the gradient finite (and zero)
-        # on the diagonal of self-interaction matrices, where x_i = y_j exactly.
-        return sq.clamp_min(1e-30).sqrt()
+            return squared_distances(x, y) / 2
+        # |x - y| from the differences, not from the matmul form of squared_distances:
+        # near 0 the latter's rounding (finfo.eps |x|^2) becomes sqrt(finfo.eps) |x| under
+        # the square root, 3e-4 |x| in float32 (sweep seed 7655: duplicate points, a plan
+        # off by 8e-4 while the loop saw 1e-7). torch's backward is 0 where x_i = y_j.
+        return torch.cdist(x, y, compute_mode="donot_use_mm_for_euclid_dist")
 
 
 def squared_distances(x: Tensor, y: Tensor) -> Tensor:
