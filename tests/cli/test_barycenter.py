@@ -49,7 +49,7 @@ def test_png_in_and_out(cli, tmp_path: Path):
     assert matplotlib.image.imread(output).shape[:2] == (24, 24)
 
 
-def test_bad_inputs_exit_2_with_one_line(tmp_path: Path):
+def test_bad_inputs_exit_2_with_one_line(cli, tmp_path: Path):
     a, b = _bumps(tmp_path)
     (tmp_path / "bad.npy").write_text("not an array")
     np.save(tmp_path / "neg.npy", -np.ones((24, 24)))
@@ -64,6 +64,7 @@ def test_bad_inputs_exit_2_with_one_line(tmp_path: Path):
         (("barycenter", a, b, "-o", existing), "--force"),
         (("barycenter", a, b, "-o", tmp_path / "q.npy", "--blur", "-1"), "blur"),
     ]
-    for args, word in cases:
-        assert_one_line_error(run_process(*args), 2, word)
+    for args, word in cases:  # in-process (the real entry point), one subprocess below
+        assert_one_line_error(cli(*args), 2, word)
+    assert_one_line_error(run_process(*cases[0][0]), 2, cases[0][1])
     assert existing.read_bytes() == b"keep"
