@@ -48,12 +48,13 @@ def read_density(path: Path) -> np.ndarray:
         raise
     except Exception as error:  # unreadable: any reader error becomes one line
         raise InputError(f"cannot read {str(path)!r}: {error}") from error
-    if np.asarray(array).dtype.kind not in "biuf":
+    array = np.asarray(array)
+    if array.dtype.kind not in "biuf":
         raise InputError(
-            f"{str(path)!r} holds {np.asarray(array).dtype} values; a density needs real "
-            "numbers (bool, int or float)."
+            f"{str(path)!r} holds {array.dtype} values; a density needs real numbers "
+            "(bool, int or float)."
         )
-    array = np.asarray(array, dtype=np.float64)
+    array = array.astype(np.float64)
     if array.ndim not in (2, 3) or min(array.shape) < 1:
         raise InputError(f"{str(path)!r} has shape {array.shape}; expected an image or a volume.")
     if not np.isfinite(array).all() or (array < 0).any() or array.sum() <= 0:

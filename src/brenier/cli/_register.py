@@ -282,9 +282,7 @@ def _learned_model(path: Path | None, steps: tuple[str, ...]) -> Any:
         return None
     from ..applications.registration.learned import resolve_model
 
-    if path is not None and not path.is_file():
-        raise InputError(f"model file {str(path)!r} does not exist.")
-    try:
+    try:  # a missing or corrupt file: load_model's message, which names it
         return resolve_model(path)
     except (ValueError, ImportError) as error:
         raise InputError(str(error).removeprefix("[brenier] ")) from error

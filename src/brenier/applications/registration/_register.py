@@ -230,122 +230,93 @@ def register(
         True
     """
     with budget_scope(memory_budget):
-        return _register(
-            source, target, a, b, steps=steps, reach=reach, blur=blur, multistart=multistart,
-            levels=levels, smoothing=smoothing, anisotropy=anisotropy,
-            spline_controls=spline_controls, spline_regularization=spline_regularization,
-            max_points=max_points, model=model, verbose=verbose, callback=callback,
-        )  # fmt: skip
+        _check_options(steps, reach, blur)
+        if callback is not None and not callable(callback):
+            raise TypeError(
+                f"{PREFIX} `callback` must be a function (k, name, report) or None, got "
+                f"{type(callback).__name__}."
+            )
+        learned_model = None
+        if "learned" in steps:
+            from .learned import resolve_model
 
+            learned_model = resolve_model(model)
+        x, a_w = _as_cloud("source", source, a)
+        y, b_w = _as_cloud("target", target, b)
+        norm = Normalization.fit(y, b_w)
+        xn, yn = norm.apply(x), norm.apply(y)
+        rho = None if reach is None else (REACH if reach == "auto" else float(reach) / norm.scale)
+        fine = BLUR if blur == "auto" else float(blur) / norm.scale
+        # Every step works on clouds downsampled once at the finest voxel (the only passes
+        # over all the points are this one and the final application of the transform);
+        # coarser clouds are downsampled from them.
+        xf, af = _nonrigid.downsample_to(xn, a_w, fine / 2, max_points)
+        yf, bf = _nonrigid.downsample_to(yn, b_w, fine / 2, max_points)
+        # Start from the translation that matches the centres of mass.
+        current: list[object] = [AffineTransform(torch.eye(3, dtype=x.dtype), bf @ yf - af @ xf)]
+        moved = current[0].apply(xf)  # type: ignore[attr-defined]
+        xs, as_ = _nonrigid.downsample_to(xf, af, fine, ALIGN_POINTS)
+        ys, bs = _nonrigid.downsample_to(yf, bf, fine, ALIGN_POINTS)
+        score_y = _nonrigid.downsample_to(yf, bf, fine, SCORE_POINTS)
 
-def _register(
-    source: ShapeInput,
-    target: ShapeInput,
-    a: Tensor | np.ndarray | None,
-    b: Tensor | np.ndarray | None,
-    *,
-    steps: Sequence[str],
-    reach: float | str | None,
-    blur: float | str,
-    multistart: bool,
-    levels: int,
-    smoothing: float,
-    anisotropy: float | None,
-    spline_controls: int,
-    spline_regularization: float,
-    max_points: int,
-    model: object,
-    verbose: bool,
-    callback: Callable[[int, str, StepReport | None], object] | None,
-) -> RegistrationResult:
-    """:func:`register` within its memory budget."""
-    _check_options(steps, reach, blur)
-    if callback is not None and not callable(callback):
-        raise TypeError(
-            f"{PREFIX} `callback` must be a function (k, name, report) or None, got "
-            f"{type(callback).__name__}."
-        )
-    learned_model = None
-    if "learned" in steps:
-        from .learned import resolve_model
-
-        learned_model = resolve_model(model)
-    x, a_w = _as_cloud("source", source, a)
-    y, b_w = _as_cloud("target", target, b)
-    norm = Normalization.fit(y, b_w)
-    xn, yn = norm.apply(x), norm.apply(y)
-    rho = None if reach is None else (REACH if reach == "auto" else float(reach) / norm.scale)
-    fine = BLUR if blur == "auto" else float(blur) / norm.scale
-    # Every step works on clouds downsampled once at the finest voxel (the only passes
-    # over all the points are this one and the final application of the transform);
-    # coarser clouds are downsampled from them.
-    xf, af = _nonrigid.downsample_to(xn, a_w, fine / 2, max_points)
-    yf, bf = _nonrigid.downsample_to(yn, b_w, fine / 2, max_points)
-    # Start from the translation that matches the centres of mass.
-    current: list[object] = [AffineTransform(torch.eye(3, dtype=x.dtype), bf @ yf - af @ xf)]
-    moved = current[0].apply(xf)  # type: ignore[attr-defined]
-    xs, as_ = _nonrigid.downsample_to(xf, af, fine, ALIGN_POINTS)
-    ys, bs = _nonrigid.downsample_to(yf, bf, fine, ALIGN_POINTS)
-    score_y = _nonrigid.downsample_to(yf, bf, fine, SCORE_POINTS)
-
-    def score(points: Tensor) -> float:
-        p, w = _nonrigid.downsample_to(points, af, fine, SCORE_POINTS)
-        r = None if rho is None else max(rho, 3 * SCORE_BLUR)
-        result = brenier.solve(
-            p, score_y[0], w, score_y[1], blur=SCORE_BLUR, reach=r, tol=1e-2
-        )  # fmt: skip
-        return float(result.value)
-
-    initial = score(moved)
-    reports, ends = [], []
-    for k, name in enumerate(steps):
-        if callback is not None:
-            callback(k, name, None)
-        t0 = time.perf_counter()
-        if name in _align.KINDS:
-            base = Composite(tuple(current)).apply(xs)
-            identity = AffineTransform.identity()
-            last = k == len(steps) - 1
-            step = _affine_step(name, base, ys, as_, bs, identity, rho, fine, multistart, last)
-            current.append(step)
-            moved = step.apply(moved)
-        elif name == "learned":
-            from .learned import learned_step
-
-            field = learned_step(moved, af, yf, bf, learned_model)  # type: ignore[arg-type]
-            current.append(field)
-            moved = field.apply(moved)
-        elif name == "nonrigid":
-            blurs = [fine * 2**k for k in reversed(range(levels))]
-            fields, moved, _ = _nonrigid.ot_flow(
-                moved, yf, af, bf, blurs=blurs, smoothing=smoothing, reach=rho,
-                max_points=max_points, anisotropy=anisotropy,
+        def score(points: Tensor) -> float:
+            p, w = _nonrigid.downsample_to(points, af, fine, SCORE_POINTS)
+            r = None if rho is None else max(rho, 3 * SCORE_BLUR)
+            result = brenier.solve(
+                p, score_y[0], w, score_y[1], blur=SCORE_BLUR, reach=r, tol=1e-2
             )  # fmt: skip
-            current.extend(fields)
+            return float(result.value)
+
+        initial = score(moved)
+        reports, ends = [], []
+        for k, name in enumerate(steps):
+            if callback is not None:
+                callback(k, name, None)
+            t0 = time.perf_counter()
+            if name in _align.KINDS:
+                base = Composite(tuple(current)).apply(xs)
+                identity = AffineTransform.identity()
+                last = k == len(steps) - 1
+                step = _affine_step(name, base, ys, as_, bs, identity, rho, fine, multistart, last)
+                current.append(step)
+                moved = step.apply(moved)
+            elif name == "learned":
+                from .learned import learned_step
+
+                field = learned_step(moved, af, yf, bf, learned_model)  # type: ignore[arg-type]
+                current.append(field)
+                moved = field.apply(moved)
+            elif name == "nonrigid":
+                blurs = [fine * 2**k for k in reversed(range(levels))]
+                fields, moved, _ = _nonrigid.ot_flow(
+                    moved, yf, af, bf, blurs=blurs, smoothing=smoothing, reach=rho,
+                    max_points=max_points, anisotropy=anisotropy,
+                )  # fmt: skip
+                current.extend(fields)
+            else:
+                spline, _ = _nonrigid.fit_spline(
+                    moved, yf, af, bf, controls=spline_controls, sigma=16 * fine,
+                    blur=4 * fine, reach=rho, regularization=spline_regularization,
+                    max_points=ALIGN_POINTS,
+                )  # fmt: skip
+                current.append(spline)
+                moved = spline.apply(moved)
+            ends.append(len(current))
+            seconds = time.perf_counter() - t0
+            reports.append(StepReport(name, seconds, score(moved)))
+            if verbose:
+                print(f"{PREFIX} {name}: {seconds:.2f} s, OT cost {reports[-1].cost:.4g}")
+            if callback is not None:
+                callback(k, name, reports[-1])
+        transform = Composite((norm, *current, _Inverse(norm)))
+        partial = tuple(Composite((norm, *current[:end], _Inverse(norm))) for end in ends)
+        with torch.no_grad():
+            moved_out = transform.apply(x)
+        if isinstance(source, Tensor):
+            moved_final: Tensor | np.ndarray = moved_out.to(source)
         else:
-            spline, _ = _nonrigid.fit_spline(
-                moved, yf, af, bf, controls=spline_controls, sigma=16 * fine,
-                blur=4 * fine, reach=rho, regularization=spline_regularization,
-                max_points=ALIGN_POINTS,
-            )  # fmt: skip
-            current.append(spline)
-            moved = spline.apply(moved)
-        ends.append(len(current))
-        seconds = time.perf_counter() - t0
-        reports.append(StepReport(name, seconds, score(moved)))
-        if verbose:
-            print(f"{PREFIX} {name}: {seconds:.2f} s, OT cost {reports[-1].cost:.4g}")
-        if callback is not None:
-            callback(k, name, reports[-1])
-    transform = Composite((norm, *current, _Inverse(norm)))
-    partial = tuple(Composite((norm, *current[:end], _Inverse(norm))) for end in ends)
-    with torch.no_grad():
-        moved_out = transform.apply(x)
-    if isinstance(source, Tensor):
-        moved_final: Tensor | np.ndarray = moved_out.to(source)
-    else:
-        moved_final = moved_out.numpy()
-    return RegistrationResult(transform, moved_final, initial, tuple(reports), partial)
+            moved_final = moved_out.numpy()
+        return RegistrationResult(transform, moved_final, initial, tuple(reports), partial)
 
 
 @dataclass(frozen=True)
