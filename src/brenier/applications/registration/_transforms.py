@@ -9,15 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
-from scipy.spatial import cKDTree
 from torch import Tensor
 
-#: Neighbours of a query point kept by the truncated kernel sums (beyond ``CUTOFF``
-#: standard deviations a Gaussian weight is below exp(-4.5) = 1.1% of the peak).
-NEIGHBOURS = 48
-CUTOFF = 3.0
+from ._kernel_sums import gaussian_sums
 
 
 @dataclass(frozen=True)
@@ -45,33 +40,6 @@ class AffineTransform:
         return AffineTransform(
             self.matrix @ first.matrix, first.translation @ self.matrix.T + self.translation
         )
-
-
-def _gaussian_neighbours(
-    queries: Tensor, centers: Tensor, sigma: float, precisions: Tensor | None
-) -> tuple[Tensor, Tensor]:
-    """Indices (K, k) of the centres near each query and their Gaussian weights (K, k).
-
-    A k-d tree keeps the ``NEIGHBOURS`` nearest centres within ``CUTOFF`` standard
-    deviations (the longest axis for anisotropic kernels): the sums below are then
-    linear in the number of points instead of quadratic.
-    """
-    tree = cKDTree(centers.detach().cpu().numpy())
-    k = min(NEIGHBOURS, len(centers))
-    dist, index = tree.query(
-        queries.detach().cpu().numpy(), k=k, distance_upper_bound=CUTOFF * sigma, workers=-1
-    )
-    dist = np.asarray(dist).reshape(len(queries), k)
-    index = np.asarray(index).reshape(len(queries), k)
-    found = np.isfinite(dist)
-    index = torch.from_numpy(np.where(found, index, 0))
-    if precisions is None:
-        weights = torch.from_numpy(np.where(found, np.exp(-0.5 * dist**2 / sigma**2), 0.0))
-    else:
-        diff = queries[:, None, :] - centers[index]  # (K, k, D)
-        mahalanobis = torch.einsum("kjd,kjde,kje->kj", diff, precisions[index], diff)
-        weights = torch.exp(-0.5 * mahalanobis) * torch.from_numpy(found)
-    return index, weights.to(queries.dtype)
 
 
 @dataclass(frozen=True)
@@ -102,19 +70,21 @@ class SmoothDisplacement:
     precisions: Tensor | None = None
     fade: float = 0.0
 
-    def _weighted_kernel(self, points: Tensor) -> tuple[Tensor, Tensor]:
-        index, k = _gaussian_neighbours(points, self.centers, self.sigma, self.precisions)
-        return index, k * self.weights.to(points)[index]
+    def _sums(self, points: Tensor) -> tuple[Tensor, Tensor]:
+        """:math:`\\sum_i w_i k_i(z) d_i` (K, D) and :math:`\\sum_i w_i k_i(z)` (K,),
+        over the centres within ``CUTOFF`` sigma of each point (:mod:`._kernel_sums`)."""
+        return gaussian_sums(
+            points, self.centers, self.weights, self.displacements, self.sigma, self.precisions
+        )
 
     def kernel_mass(self, points: Tensor) -> Tensor:
         """:math:`\\sum_i w_i k_i(z)` at the points, (K,): the denominator of v."""
-        return self._weighted_kernel(points)[1].sum(1)
+        return self._sums(points)[1]
 
     def velocity(self, points: Tensor) -> Tensor:
         """v(points), (K, D)."""
-        index, kw = self._weighted_kernel(points)
-        num = torch.einsum("kj,kjd->kd", kw, self.displacements.to(points)[index])
-        return num / (kw.sum(1, keepdim=True) + self.fade)
+        num, mass = self._sums(points)
+        return num / (mass[:, None] + self.fade)
 
     def apply(self, points: Tensor) -> Tensor:
         """Moves points (K, D) -> (K, D)."""
