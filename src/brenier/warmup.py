@@ -21,6 +21,7 @@ import multiprocessing
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 import torch
 
@@ -68,12 +69,10 @@ def _paths(grad: bool, dtypes: Sequence[str]) -> dict[str, Callable[[], None]]:
     for name in dtypes:
         dtype = DTYPES[name]
         for dim in (2, 3):
-            paths[f"auction {dim}D {name}"] = lambda d=dim, t=dtype: _auction(d, t)
+            paths[f"auction {dim}D {name}"] = partial(_auction, dim, dtype)
         for backend, p, n in (("multiscale", 2, 300), ("online", 2, 40), ("online", 1, 40)):
-            paths[f"{backend} p={p} {name}"] = lambda b=backend, q=p, m=n, t=dtype: _solve(
-                b, q, m, t, grad
-            )
-        paths[f"grid {name}"] = lambda t=dtype: _grid(t, grad)
+            paths[f"{backend} p={p} {name}"] = partial(_solve, backend, p, n, dtype, grad)
+        paths[f"grid {name}"] = partial(_grid, dtype, grad)
     return paths
 
 
