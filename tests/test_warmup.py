@@ -2,22 +2,68 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from brenier.warmup import warm_up
+from brenier.warmup import ALL, DEMO, main, warm_up
 
 MAKEFILE = Path(__file__).parents[1] / "Makefile"
 
 
+def _recipe(target: str) -> list[str]:
+    recipe = MAKEFILE.read_text().split(f"{target}: pyproject.toml\n")[1].split("\n\n")[0]
+    return [line.strip() for line in recipe.splitlines()]
+
+
+def _order(lines: list[str], *pieces: str) -> list[int]:
+    return [next(i for i, line in enumerate(lines) if piece in line) for piece in pieces]
+
+
 def test_make_setup_compiles_the_kernels_before_marking_the_venv_installed():
-    recipe = MAKEFILE.read_text().split("$(STAMP): pyproject.toml\n")[1].split("\n\n")[0]
-    lines = [line.strip() for line in recipe.splitlines()]
-    warm = next(i for i, line in enumerate(lines) if "-m brenier.warmup" in line)
-    install = next(i for i, line in enumerate(lines) if "install -q -e" in line)
-    stamp = next(i for i, line in enumerate(lines) if line.startswith("touch $(STAMP)"))
+    lines = _recipe("$(STAMP)")
+    install, warm, stamp = _order(lines, "install -q -e", "-m brenier.warmup", "touch $(STAMP)")
     assert install < warm < stamp
+    assert '".[dev]"' in lines[install] and "--only" not in lines[warm]
+    # the full install covers the demo: `make test` then `make demo` installs nothing more
+    assert "$(DEMO_STAMP)" in lines[stamp]
+
+
+def test_make_demo_installs_the_demo_extra_and_compiles_the_demo_kernels():
+    lines = _recipe("$(DEMO_STAMP)")
+    install, warm, stamp = _order(lines, "install -q", "-m brenier.warmup", "touch $(DEMO_STAMP)")
+    assert install < warm < stamp
+    assert '".[demo]"' in lines[install] and "--only demo" in lines[warm]
+    assert '|| $(PIP) install -q --no-compile -e ".[demo]"' in lines  # pip where uv fails
+    assert "\ndemo: $(DEMO_STAMP)\n" in MAKEFILE.read_text()
+
+
+def test_the_demo_group_is_part_of_every_path():
+    assert set(DEMO) < set(ALL)
+    assert "auction 3D float64" in DEMO and "online p=1 float32" not in DEMO
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [
+        ({"only": "tests"}, "only='tests'"),
+        ({"jobs": 0}, "jobs=0"),
+        ({"jobs": 1.5}, "jobs=1.5"),
+        ({"jobs": True}, "jobs=True"),
+    ],
+)
+def test_bad_arguments_are_named(kwargs, words):
+    with pytest.raises(ValueError, match=words):
+        warm_up(**kwargs)
+
+
+def test_bad_jobs_on_the_command_line_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--jobs", "0"])
+    assert exit_info.value.code == 2 and "--jobs 0" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -26,3 +72,42 @@ def test_warm_up_covers_every_compiled_path_and_is_cached():
     seconds = warm_up()  # the second time from numba's cache
     assert {"online p=1 float32", "multiscale p=2 float64", "auction 3D float32"} <= set(seconds)
     assert max(seconds.values()) < 5  # compiling one path took 5-25 s
+
+
+#: In a fresh process: the signatures of every numba function of brenier after the demo's
+#: warm-up, then those the full demo added (compiled, or loaded from numba's disk cache).
+NEW_SIGNATURES = """
+import json, sys, tempfile
+from pathlib import Path
+import numba
+import brenier
+from brenier.cli._demo import demo
+from brenier.warmup import warm_up
+
+def signatures():
+    seen = {}
+    for name, module in list(sys.modules.items()):
+        if name.startswith("brenier"):
+            for attr, value in vars(module).items():
+                if isinstance(value, numba.core.registry.CPUDispatcher):
+                    seen[f"{name}.{attr}"] = {str(s) for s in value.signatures}
+    return seen
+
+warm_up(only="demo")
+before = signatures()
+demo(output=Path(tempfile.mkdtemp()) / "demo-output", quiet=True)
+after = signatures()
+print(json.dumps({k: sorted(v - before.get(k, set())) for k, v in after.items()
+                  if v - before.get(k, set())}))
+"""
+
+
+@pytest.mark.slow
+def test_the_demo_needs_no_kernel_beyond_the_demo_warm_up():
+    """``make demo`` compiles the group ``demo`` first: the full demo then calls no
+    numba function with a signature the warm-up did not compile."""
+    done = subprocess.run(
+        [sys.executable, "-c", NEW_SIGNATURES], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {}

@@ -1,57 +1,156 @@
 """Compiles the numba kernels once and caches them (``make setup`` runs this).
 
-The kernels are compiled on first use (``cache=True`` keeps them on disk): without this
-step the first call after an install spent ~25 s compiling, silently (the demo's first
-row, the first ``assignment``; issue 17.6). Run it again after upgrading numba:
+The kernels are compiled on first use (``cache=True`` keeps them on disk, in the
+``__pycache__`` folders next to their sources): without this step the first call after
+an install spent ~25 s compiling, silently (the demo's first row, the first
+``assignment``; issue 17.6). Run it again after upgrading numba:
 
-    python -m brenier.warmup
+    python -m brenier.warmup                      # every compiled path (make setup)
+    python -m brenier.warmup --only demo --jobs 2  # those of `brenier demo` (make demo)
+
+Each path is one small problem that makes numba compile one family of kernels for one
+dtype. Numba compiles in the calling process, one function at a time, and its cache is
+one pair of files per function (written atomically), so ``--jobs N`` compiles the paths
+in N processes at once; a kernel compiled by two of them is merely compiled twice.
 """
 
 from __future__ import annotations
 
+import argparse
+import multiprocessing
 import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 
 import torch
 
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
-def warm_up() -> dict[str, float]:
-    """Runs each compiled path once on tiny problems, in float32 and float64, with
-    gradients; returns the seconds each took (long the first time, short once cached)."""
+
+def _solve(backend: str, p: int, n: int, dtype: torch.dtype, grad: bool) -> None:
     import brenier
 
-    seconds: dict[str, float] = {}
     gen = torch.Generator().manual_seed(0)
-    for dtype in (torch.float32, torch.float64):
-        name = str(dtype).removeprefix("torch.")
-        for backend, p, n in (("online", 2, 40), ("online", 1, 40), ("multiscale", 2, 300)):
-            x = torch.rand(n, 3, generator=gen, dtype=dtype).requires_grad_()
-            y = torch.rand(n, 3, generator=gen, dtype=dtype)
-            start = time.perf_counter()
-            brenier.solve(x, y, p=p, blur=0.1, backend=backend).value.backward()
-            seconds[f"{backend} p={p} {name}"] = time.perf_counter() - start
-        from brenier.geometry import Grid
+    x = torch.rand(n, 3, generator=gen, dtype=dtype).requires_grad_(grad)
+    y = torch.rand(n, 3, generator=gen, dtype=dtype)
+    result = brenier.solve(x, y, p=p, blur=0.1, backend=backend)
+    if grad:
+        result.value.backward()
+    elif backend == "online":  # the demo's Brenier map, drawn from an online solve
+        with torch.no_grad():
+            result.transport_map(x)
 
-        image = torch.rand(2, 24, 20, generator=gen, dtype=dtype)
-        image = image / image.sum((1, 2), keepdim=True)
-        start = time.perf_counter()
-        a = image[0].clone().requires_grad_()
-        brenier.solve(Grid(a), Grid(image[1]), blur=1.0).value.backward()
-        brenier.barycenter(image, blur=1.0)
-        seconds[f"grid {name}"] = time.perf_counter() - start
+
+def _grid(dtype: torch.dtype, grad: bool) -> None:
+    import brenier
+    from brenier.geometry import Grid
+
+    gen = torch.Generator().manual_seed(0)
+    image = torch.rand(2, 24, 20, generator=gen, dtype=dtype)
+    image = image / image.sum((1, 2), keepdim=True)
+    a = image[0].clone().requires_grad_(grad)
+    result = brenier.solve(Grid(a), Grid(image[1]), blur=1.0)
+    if grad:
+        result.value.backward()
+    brenier.barycenter(image, blur=1.0)
+
+
+def _auction(dim: int, dtype: torch.dtype) -> None:
+    import brenier
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = (torch.rand(64, dim, generator=gen, dtype=dtype) for _ in range(2))
+    brenier.assignment(x, y, method="auction")
+
+
+def _paths(grad: bool, dtypes: Sequence[str]) -> dict[str, Callable[[], None]]:
+    paths: dict[str, Callable[[], None]] = {}
+    for name in dtypes:
+        dtype = DTYPES[name]
         for dim in (2, 3):
-            x, y = (torch.rand(64, dim, generator=gen, dtype=dtype) for _ in range(2))
-            start = time.perf_counter()
-            brenier.assignment(x, y, method="auction")
-            seconds[f"auction {dim}D {name}"] = time.perf_counter() - start
-    return seconds
+            paths[f"auction {dim}D {name}"] = partial(_auction, dim, dtype)
+        for backend, p, n in (("multiscale", 2, 300), ("online", 2, 40), ("online", 1, 40)):
+            paths[f"{backend} p={p} {name}"] = partial(_solve, backend, p, n, dtype, grad)
+        paths[f"grid {name}"] = partial(_grid, dtype, grad)
+    return paths
 
 
-def main() -> None:
+#: Every compiled path, with gradients: what ``make setup`` (and so ``make test``) needs.
+ALL = _paths(grad=True, dtypes=("float32", "float64"))
+
+#: The kernels ``brenier demo`` calls (read off the numba cache a cold demo wrote): the
+#: 3D auction of its exact cost, the online and multiscale Sinkhorn in float64 (the
+#: scans, the 2D history) and float32 (the registration), forward only, with the
+#: Brenier map, and the grid kernels in float64 (the barycenters).
+DEMO = {
+    name: path
+    for name, path in _paths(grad=False, dtypes=("float32", "float64")).items()
+    if name
+    in {
+        "auction 3D float64",
+        "multiscale p=2 float32",
+        "multiscale p=2 float64",
+        "online p=2 float32",
+        "online p=2 float64",
+        "grid float64",
+    }
+}
+
+GROUPS = {"all": ALL, "demo": DEMO}
+
+
+def _timed(group: str, name: str) -> float:
     start = time.perf_counter()
-    seconds = warm_up()
+    GROUPS[group][name]()
+    return time.perf_counter() - start
+
+
+def warm_up(only: str = "all", jobs: int = 1) -> dict[str, float]:
+    """Runs each compiled path of the group ``only`` (``"all"`` or ``"demo"``) once on a
+    tiny problem, in ``jobs`` processes; returns the seconds each took (long the first
+    time, short once cached).
+
+    The paths are listed longest first (the auction's kernels take the longest to
+    compile), so that with two processes one compiles the auction while the other goes
+    through the Sinkhorn kernels.
+    """
+    from ._validation import PREFIX
+
+    if only not in GROUPS:
+        raise ValueError(f"{PREFIX}only={only!r}: expected one of {sorted(GROUPS)}.")
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise ValueError(f"{PREFIX}jobs={jobs!r}: expected a positive integer.")
+    names = list(GROUPS[only])
+    if jobs == 1:
+        return {name: _timed(only, name) for name in names}
+    context = multiprocessing.get_context("spawn")  # no fork of a process running torch
+    with ProcessPoolExecutor(min(jobs, len(names)), mp_context=context) as pool:
+        futures = {name: pool.submit(_timed, only, name) for name in names}
+        return {name: future.result() for name, future in futures.items()}
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m brenier.warmup", description="Compile and cache the numba kernels."
+    )
+    parser.add_argument(
+        "--only",
+        choices=sorted(GROUPS),
+        default="all",
+        help="all: every compiled path (default); demo: those `brenier demo` calls.",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="processes compiling at once (default 1)."
+    )
+    args = parser.parse_args(argv)
+    if args.jobs < 1:
+        parser.error(f"--jobs {args.jobs}: expected a positive integer.")
+    start = time.perf_counter()
+    seconds = warm_up(args.only, args.jobs)
     print(
-        f"[brenier] numba kernels compiled and cached ({len(seconds)} paths, "
-        f"{time.perf_counter() - start:.1f} s)"
+        f"[brenier] numba kernels compiled and cached ({len(seconds)} paths of "
+        f"{args.only!r}, {args.jobs} process(es), {time.perf_counter() - start:.1f} s)"
     )
 
 

@@ -95,13 +95,16 @@ PROBES = {
 }
 
 
-@needs_chromium
-def test_report_renders_in_chromium_without_errors(demo, tmp_path: Path):
+#: The report of ``make demo`` (the full demo), checked when it exists.
+MAKE_DEMO_REPORT = Path(__file__).parents[2] / "demo-output" / "index.html"
+
+
+def _renders_in_chromium(page: Path, shot: Path) -> None:
+    """The page loads without JavaScript errors, draws its two plotly views and its six
+    pictures, and its screenshot is not blank."""
     from PIL import Image
 
-    folder, _ = demo
-    shot = tmp_path / "report.png"
-    seen = open_page((folder / "index.html").resolve().as_uri(), shot, expressions=PROBES)
+    seen = open_page(page.resolve().as_uri(), shot, expressions=PROBES)
     assert seen.errors == [], seen.errors
     assert seen.values["plots"] == 2 and seen.values["webgl_canvases"] >= 1
     assert seen.values["svg_points"] > 100  # the 2D view's markers are drawn
@@ -109,6 +112,20 @@ def test_report_renders_in_chromium_without_errors(demo, tmp_path: Path):
     pixels = np.asarray(Image.open(shot).convert("RGB"), dtype=float)
     assert pixels.shape[0] >= 1000 and pixels.std() > 20  # not a blank page
     assert len(np.unique(pixels.reshape(-1, 3)[::7], axis=0)) > 200  # pictures, not text only
+
+
+@needs_chromium
+def test_report_renders_in_chromium_without_errors(demo, tmp_path: Path):
+    folder, _ = demo
+    _renders_in_chromium(folder / "index.html", tmp_path / "report.png")
+
+
+@needs_chromium
+@pytest.mark.skipif(
+    not MAKE_DEMO_REPORT.exists(), reason="no demo-output/index.html: run `make demo` first"
+)
+def test_make_demo_report_renders_in_chromium(tmp_path: Path):
+    _renders_in_chromium(MAKE_DEMO_REPORT, tmp_path / "make-demo.png")
 
 
 @needs_chromium
