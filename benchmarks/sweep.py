@@ -126,10 +126,13 @@ def configurations(level: str = "full", keops: bool = False) -> list[Config]:
     grid = itertools.product(backends, DTYPES, SCALES, BLUR_RATIOS, WEIGHTS, (False, True), SIZES)
     out = []
     for k, (backend, dtype, scale, ratio, weights, dup, (n, m)) in enumerate(grid):
-        dim = 1 + k % 8 if backend != "keops" else 2 + k % 2  # KeOps compiles per D
+        dim = 1 + k % 8
         if backend == "multiscale" and dim > 3:
             dim = 1 + dim % 3
         p = 1 if k % 5 == 0 and backend != "multiscale" else 2
+        if backend == "keops":  # its part keeps one k in KEOPS_STRIDE: D and p from k // 5
+            j = k // KEOPS_STRIDE  # (k % 5 == 0 there, so p = 1 always before)
+            dim, p = 1 + j % 8, 1 if (j // 8) % 2 else 2
         reach = 1.0 if k % 3 == 0 else None
         out.append(Config(backend, dtype, n, m, dim, scale, ratio, weights, dup, reach, p, k))
     if level == "fast":  # cheap ones: no KeOps compilation, no multiscale level set-up
@@ -146,6 +149,18 @@ def configurations(level: str = "full", keops: bool = False) -> list[Config]:
             Config(backend, dtype, n, n, 3, 1.0, ratio, "uniform", False, reach, 2, seed, cap)
         )
     return small
+
+
+def formula_families_first(configs: list[Config]) -> list[Config]:
+    """``configs`` with the first of each KeOps formula family (backend, D, dtype, p) moved
+    to the front, in their order: a run cut short has compiled and checked every family."""
+    seen: set[tuple[str, int, str, int]] = set()
+    first, rest = [], []
+    for c in configs:
+        family = (c.backend, c.dim, c.dtype, c.p)
+        (rest if family in seen else first).append(c)
+        seen.add(family)
+    return first + rest
 
 
 def data(cfg: Config) -> tuple[torch.Tensor, ...]:
@@ -321,6 +336,9 @@ def main() -> None:
     parser.add_argument("--redo", nargs="*", default=(), metavar="BACKEND",
                         help="with --resume: run these backends' records and the violations "
                         "again (after a fix)")  # fmt: skip
+    parser.add_argument("--backends", nargs="+", default=None, metavar="BACKEND",
+                        help="sweep these backends' part only (e.g. --keops --backends keops), "
+                        "the first configuration of each (backend, D, dtype, p) first")  # fmt: skip
     args = parser.parse_args()
     import numba
 
@@ -328,7 +346,10 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
-    configs = configurations(args.level, keops=args.keops)[: args.limit]
+    configs = configurations(args.level, keops=args.keops)
+    if args.backends:
+        configs = formula_families_first([c for c in configs if c.backend in args.backends])
+    configs = configs[: args.limit]
     name = args.out or f"sweep_{args.level}"
     RESULTS.mkdir(exist_ok=True)
     partial = RESULTS / f"{name}.partial.jsonl"  # streamed, for a sweep cut short
