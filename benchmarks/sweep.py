@@ -152,15 +152,31 @@ def configurations(level: str = "full", keops: bool = False) -> list[Config]:
 
 
 def formula_families_first(configs: list[Config]) -> list[Config]:
-    """``configs`` with the first of each KeOps formula family (backend, D, dtype, p) moved
-    to the front, in their order: a run cut short has compiled and checked every family."""
-    seen: set[tuple[str, int, str, int]] = set()
-    first, rest = [], []
+    """``configs`` reordered for a compiled backend (KeOps), stably: first one of each
+    formula family (backend, D, dtype, p), with N > 1 and M > 1 where the family has
+    one; then the others of the variants compiled so far; then the rest. (A side of one
+    point is a KeOps parameter, not a variable: another formula to compile.) A run cut
+    short has then checked every family, and as many configurations as it could."""
+
+    def family(c: Config) -> tuple[str, int, str, int]:
+        return (c.backend, c.dim, c.dtype, c.p)
+
+    def variant(c: Config) -> tuple[object, ...]:
+        return (*family(c), c.n == 1, c.m == 1)
+
+    first: dict[tuple[str, int, str, int], Config] = {}
     for c in configs:
-        family = (c.backend, c.dim, c.dtype, c.p)
-        (rest if family in seen else first).append(c)
-        seen.add(family)
-    return first + rest
+        best = first.get(family(c))
+        if best is None or (min(best.n, best.m) == 1 and min(c.n, c.m) > 1):
+            first[family(c)] = c
+    lead = list(first.values())
+    compiled = {variant(c) for c in lead}
+    rest = [c for c in configs if c not in lead]
+    return (
+        lead
+        + [c for c in rest if variant(c) in compiled]
+        + [c for c in rest if variant(c) not in compiled]
+    )
 
 
 def data(cfg: Config) -> tuple[torch.Tensor, ...]:
