@@ -319,6 +319,33 @@ def summarize(records: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def summary(records: list[dict[str, object]]) -> dict[str, object]:
+    """The counts of a sweep, for a committed summary (the records themselves are MBs):
+    outcomes, statuses per backend and dtype, per formula family (backend, D, dtype, p),
+    sizes, seconds, and every violation and refusal in full."""
+    per: dict[str, Counter[str]] = {}
+    families: dict[str, Counter[str]] = {}
+    for r in records:
+        key = f"{r['backend']} {r['dtype']}"
+        family = f"{r['backend']} D={r['dim']} {r['dtype']} p={r['p']}"
+        for table, k in ((per, key), (families, family)):
+            table.setdefault(k, Counter()).update([str(r["outcome"]), str(r.get("status"))])
+    for table in (per, families):
+        for counts in table.values():
+            counts.pop("None", None)
+    return {
+        "configurations": len(records),
+        "outcomes": dict(Counter(str(r["outcome"]) for r in records)),
+        "statuses": dict(Counter(str(r.get("status")) for r in records)),
+        "seconds": sum(float(r["seconds"]) for r in records),  # type: ignore[arg-type]
+        "sizes": dict(Counter(f"{r['n']}x{r['m']}" for r in records)),
+        "per_backend_dtype": {k: dict(v) for k, v in sorted(per.items())},
+        "per_family": {k: dict(v) for k, v in sorted(families.items())},
+        "violations": [r for r in records if r["outcome"] == "violation"],
+        "refusals": [r for r in records if r["outcome"] == "refused"],
+    }
+
+
 def _resumed(partial: Path, configs: list[Config]) -> list[dict[str, object]]:
     """The records of ``partial`` (a sweep cut short) whose configuration is in ``configs``."""
     if not partial.exists():
@@ -355,6 +382,9 @@ def main() -> None:
     parser.add_argument("--backends", nargs="+", default=None, metavar="BACKEND",
                         help="sweep these backends' part only (e.g. --keops --backends keops), "
                         "the first configuration of each (backend, D, dtype, p) first")  # fmt: skip
+    parser.add_argument("--summarize", action="store_true",
+                        help="run nothing: write results/<OUT>_summary.json from the "
+                        "records of a run cut short (<OUT>.partial.jsonl)")  # fmt: skip
     args = parser.parse_args()
     import numba
 
@@ -369,6 +399,15 @@ def main() -> None:
     name = args.out or f"sweep_{args.level}"
     RESULTS.mkdir(exist_ok=True)
     partial = RESULTS / f"{name}.partial.jsonl"  # streamed, for a sweep cut short
+    if args.summarize:
+        records = _resumed(partial, configs)
+        print(summarize(records))
+        note = f"{len(records)} of the {len(configs)} configurations, from {partial.name}"
+        payload = {"machine": machine(), "level": args.level, "note": note,
+                   "peak_rss_mb": None, **summary(records)}  # (not this process's)  # fmt: skip
+        path = write_json(f"{name}_summary", payload)
+        print(f"wrote {path}")
+        return
     records = _resumed(partial, configs) if args.resume else []
     redo = []
     if args.redo:

@@ -154,3 +154,14 @@ def test_the_keops_part_covers_every_formula_family():
     assert sorted(c.seed for c in sweep.formula_families_first(keops)) == sorted(
         c.seed for c in keops
     )
+
+
+def test_summary_counts_every_record_once():
+    records = [sweep.run(c) for c in sweep.configurations("fast")[:4]]
+    records[0] = {**records[0], "outcome": "violation", "problems": ["made up"]}
+    out = sweep.summary(records)
+    assert out["configurations"] == 4 and sum(out["outcomes"].values()) == 4
+    outcomes = ("ok", "refused", "violation")
+    for table in ("per_backend_dtype", "per_family"):
+        assert sum(n for c in out[table].values() for k, n in c.items() if k in outcomes) == 4
+    assert out["violations"] == [records[0]]
