@@ -16,8 +16,7 @@ import torch
 
 def warm_up() -> dict[str, float]:
     """Runs each compiled path once on tiny problems, in float32 and float64, with
-    gradients (solves, transport maps); returns the seconds each took (long the first
-    time, short once cached)."""
+    gradients; returns the seconds each took (long the first time, short once cached)."""
     import brenier
 
     seconds: dict[str, float] = {}
@@ -28,15 +27,8 @@ def warm_up() -> dict[str, float]:
             x = torch.rand(n, 3, generator=gen, dtype=dtype).requires_grad_()
             y = torch.rand(n, 3, generator=gen, dtype=dtype)
             start = time.perf_counter()
-            result = brenier.solve(x, y, p=p, blur=0.1, backend=backend)
-            result.value.backward()
+            brenier.solve(x, y, p=p, blur=0.1, backend=backend).value.backward()
             seconds[f"{backend} p={p} {name}"] = time.perf_counter() - start
-            if p == 2:  # the maps: softmax-weighted sums, and their gradient reductions
-                start = time.perf_counter()
-                z = x.detach().clone().requires_grad_()
-                brenier.transport_map(result, z).sum().backward()
-                brenier.barycentric_projection(result)
-                seconds[f"{backend} map {name}"] = time.perf_counter() - start
         from brenier.geometry import Grid
 
         image = torch.rand(2, 24, 20, generator=gen, dtype=dtype)
