@@ -55,6 +55,32 @@ def test_keops_softmin_gradients_in_every_argument_match_dense(p):
 
 
 @needs_pykeops
+def test_one_point_each_keeps_the_shapes():
+    """N = M = 1: every operand is a KeOps parameter and the reduction came back as (B,)
+    instead of (B, N), which broadcast silently, or broke Anderson's stack in an
+    unbalanced solve (found by the KeOps sweep: seed 11130)."""
+    import brenier
+
+    x = torch.tensor([[[0.3, -1.2, 2.0]]]) * 1e4
+    y = torch.tensor([[[0.8, 0.1, -0.4]]]) * 1e4
+    h = torch.zeros(1, 1)
+    assert KeOpsPair(x, y, p=2).softmin(10.0, h).shape == (1, 1)
+    reach = float((x - y).norm())
+    ours = brenier.solve(x[0], y[0], blur=10.0, reach=reach, backend="keops", max_iter=100)
+    dense = brenier.solve(x[0], y[0], blur=10.0, reach=reach, backend="dense", max_iter=100)
+    assert ours.f.shape == dense.f.shape and ours.g.shape == dense.g.shape
+    assert float(ours.value) == pytest.approx(float(dense.value), rel=1e-4)
+
+
+@needs_pykeops
+@pytest.mark.slow
+def test_one_point_each_keeps_the_shape_of_the_softmax_sum():
+    x, y, h, v = torch.randn(1, 1, 3), torch.randn(1, 1, 3), torch.zeros(1, 1), torch.ones(1, 1, 2)
+    out = KeOpsPair(x, y, p=2).softmax_sum(0.5, h, v)
+    torch.testing.assert_close(out, v)  # one point: all its mass goes to the only one
+
+
+@needs_pykeops
 def test_keops_softmax_sum_matches_dense():
     g = torch.Generator().manual_seed(1)
     x = torch.randn(1, 20, 2, generator=g, dtype=torch.float64)
