@@ -35,6 +35,8 @@ configuration). Records are streamed to ``results/sweep_<level>.partial.jsonl``;
 ``--resume`` skips the configurations already there.
 
 Usage: python benchmarks/sweep.py [--level fast|full] [--limit K] [--out NAME] [--resume]
+The KeOps part alone (each formula family first): ``--keops --backends keops --out
+sweep_keops``; ``--summarize`` writes ``results/<NAME>_summary.json`` of a run cut short.
 Prints a table (outcome counts per backend and dtype, the worst cases) and writes every
 record to ``benchmarks/results/sweep_<level>.json``.
 """
