@@ -35,6 +35,8 @@ configuration). Records are streamed to ``results/sweep_<level>.partial.jsonl``;
 ``--resume`` skips the configurations already there.
 
 Usage: python benchmarks/sweep.py [--level fast|full] [--limit K] [--out NAME] [--resume]
+The KeOps part alone (each formula family first): ``--keops --backends keops --out
+sweep_keops``; ``--summarize`` writes ``results/<NAME>_summary.json`` of a run cut short.
 Prints a table (outcome counts per backend and dtype, the worst cases) and writes every
 record to ``benchmarks/results/sweep_<level>.json``.
 """
@@ -126,10 +128,13 @@ def configurations(level: str = "full", keops: bool = False) -> list[Config]:
     grid = itertools.product(backends, DTYPES, SCALES, BLUR_RATIOS, WEIGHTS, (False, True), SIZES)
     out = []
     for k, (backend, dtype, scale, ratio, weights, dup, (n, m)) in enumerate(grid):
-        dim = 1 + k % 8 if backend != "keops" else 2 + k % 2  # KeOps compiles per D
+        dim = 1 + k % 8
         if backend == "multiscale" and dim > 3:
             dim = 1 + dim % 3
         p = 1 if k % 5 == 0 and backend != "multiscale" else 2
+        if backend == "keops":  # its part keeps one k in KEOPS_STRIDE: D and p from k // 5
+            j = k // KEOPS_STRIDE  # (k % 5 == 0 there, so p = 1 always before)
+            dim, p = 1 + j % 8, 1 if (j // 8) % 2 else 2
         reach = 1.0 if k % 3 == 0 else None
         out.append(Config(backend, dtype, n, m, dim, scale, ratio, weights, dup, reach, p, k))
     if level == "fast":  # cheap ones: no KeOps compilation, no multiscale level set-up
@@ -146,6 +151,34 @@ def configurations(level: str = "full", keops: bool = False) -> list[Config]:
             Config(backend, dtype, n, n, 3, 1.0, ratio, "uniform", False, reach, 2, seed, cap)
         )
     return small
+
+
+def formula_families_first(configs: list[Config]) -> list[Config]:
+    """``configs`` reordered for a compiled backend (KeOps), stably: first one of each
+    formula family (backend, D, dtype, p), with N > 1 and M > 1 where the family has
+    one; then the others of the variants compiled so far; then the rest. (A side of one
+    point is a KeOps parameter, not a variable: another formula to compile.) A run cut
+    short has then checked every family, and as many configurations as it could."""
+
+    def family(c: Config) -> tuple[str, int, str, int]:
+        return (c.backend, c.dim, c.dtype, c.p)
+
+    def variant(c: Config) -> tuple[object, ...]:
+        return (*family(c), c.n == 1, c.m == 1)
+
+    first: dict[tuple[str, int, str, int], Config] = {}
+    for c in configs:
+        best = first.get(family(c))
+        if best is None or (min(best.n, best.m) == 1 and min(c.n, c.m) > 1):
+            first[family(c)] = c
+    lead = list(first.values())
+    compiled = {variant(c) for c in lead}
+    rest = [c for c in configs if c not in lead]
+    return (
+        lead
+        + [c for c in rest if variant(c) in compiled]
+        + [c for c in rest if variant(c) not in compiled]
+    )
 
 
 def data(cfg: Config) -> tuple[torch.Tensor, ...]:
@@ -288,6 +321,33 @@ def summarize(records: list[dict[str, object]]) -> str:
     return "\n".join(lines)
 
 
+def summary(records: list[dict[str, object]]) -> dict[str, object]:
+    """The counts of a sweep, for a committed summary (the records themselves are MBs):
+    outcomes, statuses per backend and dtype, per formula family (backend, D, dtype, p),
+    sizes, seconds, and every violation and refusal in full."""
+    per: dict[str, Counter[str]] = {}
+    families: dict[str, Counter[str]] = {}
+    for r in records:
+        key = f"{r['backend']} {r['dtype']}"
+        family = f"{r['backend']} D={r['dim']} {r['dtype']} p={r['p']}"
+        for table, k in ((per, key), (families, family)):
+            table.setdefault(k, Counter()).update([str(r["outcome"]), str(r.get("status"))])
+    for table in (per, families):
+        for counts in table.values():
+            counts.pop("None", None)
+    return {
+        "configurations": len(records),
+        "outcomes": dict(Counter(str(r["outcome"]) for r in records)),
+        "statuses": dict(Counter(str(r.get("status")) for r in records)),
+        "seconds": sum(float(r["seconds"]) for r in records),  # type: ignore[arg-type]
+        "sizes": dict(Counter(f"{r['n']}x{r['m']}" for r in records)),
+        "per_backend_dtype": {k: dict(v) for k, v in sorted(per.items())},
+        "per_family": {k: dict(v) for k, v in sorted(families.items())},
+        "violations": [r for r in records if r["outcome"] == "violation"],
+        "refusals": [r for r in records if r["outcome"] == "refused"],
+    }
+
+
 def _resumed(partial: Path, configs: list[Config]) -> list[dict[str, object]]:
     """The records of ``partial`` (a sweep cut short) whose configuration is in ``configs``."""
     if not partial.exists():
@@ -321,6 +381,12 @@ def main() -> None:
     parser.add_argument("--redo", nargs="*", default=(), metavar="BACKEND",
                         help="with --resume: run these backends' records and the violations "
                         "again (after a fix)")  # fmt: skip
+    parser.add_argument("--backends", nargs="+", default=None, metavar="BACKEND",
+                        help="sweep these backends' part only (e.g. --keops --backends keops), "
+                        "the first configuration of each (backend, D, dtype, p) first")  # fmt: skip
+    parser.add_argument("--summarize", action="store_true",
+                        help="run nothing: write results/<OUT>_summary.json from the "
+                        "records of a run cut short (<OUT>.partial.jsonl)")  # fmt: skip
     args = parser.parse_args()
     import numba
 
@@ -328,10 +394,22 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     numba.set_num_threads(args.threads)
-    configs = configurations(args.level, keops=args.keops)[: args.limit]
+    configs = configurations(args.level, keops=args.keops)
+    if args.backends:
+        configs = formula_families_first([c for c in configs if c.backend in args.backends])
+    configs = configs[: args.limit]
     name = args.out or f"sweep_{args.level}"
     RESULTS.mkdir(exist_ok=True)
     partial = RESULTS / f"{name}.partial.jsonl"  # streamed, for a sweep cut short
+    if args.summarize:
+        records = _resumed(partial, configs)
+        print(summarize(records))
+        note = f"{len(records)} of the {len(configs)} configurations, from {partial.name}"
+        payload = {"machine": machine(), "level": args.level, "note": note,
+                   "peak_rss_mb": None, **summary(records)}  # (not this process's)  # fmt: skip
+        path = write_json(f"{name}_summary", payload)
+        print(f"wrote {path}")
+        return
     records = _resumed(partial, configs) if args.resume else []
     redo = []
     if args.redo:

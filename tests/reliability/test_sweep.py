@@ -139,3 +139,29 @@ def test_keops_with_zero_weights_is_finite_and_agrees_with_dense():
     assert record["outcome"] == "ok", record
     dense = sweep.run(dataclasses.replace(cfg, backend="dense"))
     assert record["value"] == pytest.approx(dense["value"], rel=1e-4, abs=1e-7)
+
+
+def test_the_keops_part_covers_every_formula_family():
+    """KeOps compiles a formula per dimension, dtype and cost: its part of the sweep has
+    each (D = 1..8, float32/float64, p = 1/2), and ``--backends keops`` runs one of each
+    first (its part had p = 1 and D = 2, 3 only: one k in 5 kept, p = 1 on k % 5 == 0)."""
+    pytest.importorskip("pykeops")
+    keops = [c for c in sweep.configurations("full", keops=True) if c.backend == "keops"]
+    families = {(c.dim, c.dtype, c.p) for c in keops}
+    assert families == {(d, t, p) for d in range(1, 9) for t in sweep.DTYPES for p in (1, 2)}
+    first = sweep.formula_families_first(keops)[: len(families)]
+    assert {(c.dim, c.dtype, c.p) for c in first} == families
+    assert sorted(c.seed for c in sweep.formula_families_first(keops)) == sorted(
+        c.seed for c in keops
+    )
+
+
+def test_summary_counts_every_record_once():
+    records = [sweep.run(c) for c in sweep.configurations("fast")[:4]]
+    records[0] = {**records[0], "outcome": "violation", "problems": ["made up"]}
+    out = sweep.summary(records)
+    assert out["configurations"] == 4 and sum(out["outcomes"].values()) == 4
+    outcomes = ("ok", "refused", "violation")
+    for table in ("per_backend_dtype", "per_family"):
+        assert sum(n for c in out[table].values() for k, n in c.items() if k in outcomes) == 4
+    assert out["violations"] == [records[0]]

@@ -52,13 +52,18 @@ class KeOpsPair:
 
     def softmin(self, eps: float, h: Tensor) -> Tensor:
         """Soft distance transform, h (B, M) -> (B, N) (see :class:`PairKernel`)."""
-        return -eps * self._exponent(eps, h).logsumexp(dim=2).squeeze(-1)
+        B, N = self.x.shape[:2]
+        # reshaped: with N = M = 1 every operand is a KeOps parameter and the reduction
+        # came back as (B,), which broadcast silently or broke Anderson's stack (sweep
+        # seed 11130)
+        return -eps * self._exponent(eps, h).logsumexp(dim=2).reshape(B, N)
 
     def softmax_sum(self, eps: float, h: Tensor, v: Tensor) -> Tensor:
         """Softmax-weighted sum of v (B, M, E) -> (B, N, E)."""
         LazyTensor = _pykeops_torch().LazyTensor
+        B, N = self.x.shape[:2]
         v_j = LazyTensor(v.unsqueeze(1).contiguous())
-        return self._exponent(eps, h).sumsoftmaxweight(v_j, dim=2)
+        return self._exponent(eps, h).sumsoftmaxweight(v_j, dim=2).reshape(B, N, v.shape[-1])
 
 
 class KeOpsBackend:
