@@ -37,6 +37,10 @@ def _solve(backend: str, p: int, n: int, dtype: torch.dtype, grad: bool) -> None
     result = brenier.solve(x, y, p=p, blur=0.1, backend=backend)
     if grad:
         result.value.backward()
+        if backend == "online" and p == 2:  # the transport map and its gradient
+            z = x.detach().clone().requires_grad_()
+            brenier.transport_map(result, z).sum().backward()
+            brenier.barycentric_projection(result)
     elif backend == "online":  # the demo's Brenier map, drawn from an online solve
         with torch.no_grad():
             result.transport_map(x)
@@ -64,6 +68,16 @@ def _auction(dim: int, dtype: torch.dtype) -> None:
     brenier.assignment(x, y, method="auction")
 
 
+def _fields() -> None:
+    """The truncated Gaussian sums of registration's smooth fields (float64 only)."""
+    from brenier.applications.registration._kernel_sums import gaussian_sums
+
+    gen = torch.Generator().manual_seed(0)
+    centers = torch.rand(50, 3, generator=gen, dtype=torch.float64)
+    for precisions in (None, torch.eye(3, dtype=torch.float64).expand(50, 3, 3) * 25):
+        gaussian_sums(centers, centers, torch.ones(50), centers, 0.2, precisions)
+
+
 def _paths(grad: bool, dtypes: Sequence[str]) -> dict[str, Callable[[], None]]:
     paths: dict[str, Callable[[], None]] = {}
     for name in dtypes:
@@ -73,6 +87,7 @@ def _paths(grad: bool, dtypes: Sequence[str]) -> dict[str, Callable[[], None]]:
         for backend, p, n in (("multiscale", 2, 300), ("online", 2, 40), ("online", 1, 40)):
             paths[f"{backend} p={p} {name}"] = partial(_solve, backend, p, n, dtype, grad)
         paths[f"grid {name}"] = partial(_grid, dtype, grad)
+    paths["registration fields"] = _fields
     return paths
 
 
@@ -82,7 +97,8 @@ ALL = _paths(grad=True, dtypes=("float32", "float64"))
 #: The kernels ``brenier demo`` calls (read off the numba cache a cold demo wrote): the
 #: 3D auction of its exact cost, the online and multiscale Sinkhorn in float64 (the
 #: scans, the 2D history) and float32 (the registration), forward only, with the
-#: Brenier map, and the grid kernels in float64 (the barycenters).
+#: Brenier map, the grid kernels in float64 (the barycenters) and the registration's
+#: smooth fields.
 DEMO = {
     name: path
     for name, path in _paths(grad=False, dtypes=("float32", "float64")).items()
@@ -94,6 +110,7 @@ DEMO = {
         "online p=2 float32",
         "online p=2 float64",
         "grid float64",
+        "registration fields",
     }
 }
 
