@@ -22,14 +22,15 @@ def dense(queries, centers, weights, values, sigma, precisions=None):
     return k @ values, k.sum(1)
 
 
-@pytest.mark.parametrize("dim", [1, 2, 3, 4])
-def test_isotropic_sums_match_dense_ones_within_the_cutoff(dim):
+@pytest.mark.parametrize(("dim", "values_dim"), [(1, 2), (2, 2), (3, 2), (3, 3), (4, 2)])
+def test_isotropic_sums_match_dense_ones_within_the_cutoff(dim, values_dim):
+    """(3, 3) is the vectorised path of the registration fields (3D displacements)."""
     gen = torch.Generator().manual_seed(dim)
     centers = torch.rand(300, dim, generator=gen, dtype=torch.float64)
     # queries inside, on the border and far outside the centres' box
     queries = torch.rand(200, dim, generator=gen, dtype=torch.float64) * 1.6 - 0.3
     weights = torch.rand(300, generator=gen, dtype=torch.float64)
-    values = torch.randn(300, 2, generator=gen, dtype=torch.float64)
+    values = torch.randn(300, values_dim, generator=gen, dtype=torch.float64)
     num, mass = gaussian_sums(queries, centers, weights, values, 0.07)
     ref_num, ref_mass = dense(queries, centers, weights, values, 0.07)
     torch.testing.assert_close(num, ref_num, rtol=1e-12, atol=1e-12)

@@ -34,11 +34,12 @@ def test_top_level_entry_point_and_report(gen: torch.Generator) -> None:
     assert float((res.moved - y).norm(dim=1).max()) < 1e-2
 
 
-def test_apply_on_landmarks_equals_the_moved_samples(gen: torch.Generator) -> None:
+@pytest.mark.parametrize("max_points", [300, None])
+def test_apply_on_landmarks_equals_the_moved_samples(max_points: int | None) -> None:
     pair = lung_pair(800, seed=2, depth=6, missing=0.0, outliers=0.0)
     res = brenier.register(
         pair.source, pair.target, steps=("rigid", "affine", "nonrigid"), multistart=False,
-        levels=2, blur=5.0,
+        levels=2, blur=5.0, max_points=max_points,
     )  # fmt: skip
     assert isinstance(res.moved, np.ndarray)
     # Landmarks that coincide with samples are moved exactly like them.
@@ -102,6 +103,9 @@ def test_bad_arguments_are_clear_errors(gen: torch.Generator) -> None:
         brenier.register([[0.0, 0, 0]], x)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"`reach` must be 'auto', None or positive"):
         brenier.register(x, x, reach=-1.0)
+    for max_points in (0, -5, 2.5, True):  # 0 made the voxel search grow forever
+        with pytest.raises(ValueError, match=r"`max_points` must be a positive integer or None"):
+            brenier.register(x, x, max_points=max_points)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match=r"`callback` must be a function"):
         brenier.register(x, x, callback=3)  # type: ignore[arg-type]
     res = brenier.register(x, x, steps=())

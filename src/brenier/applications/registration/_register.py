@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -132,7 +133,7 @@ def _as_cloud(name: str, shape: ShapeInput, weights: object) -> tuple[Tensor, Te
     return points, w / w.sum()
 
 
-def _check_options(steps: Sequence[str], reach: object, blur: object) -> None:
+def _check_options(steps: Sequence[str], reach: object, blur: object, max_points: object) -> None:
     if isinstance(steps, str) or not all(s in STEPS for s in steps):
         raise ValueError(
             f"{PREFIX} `steps` must be a sequence of step names among {STEPS}, got {steps!r}; "
@@ -142,6 +143,13 @@ def _check_options(steps: Sequence[str], reach: object, blur: object) -> None:
         raise ValueError(f"{PREFIX} `reach` must be 'auto', None or positive, got {reach!r}.")
     if blur != "auto" and not (isinstance(blur, (int, float)) and blur > 0):
         raise ValueError(f"{PREFIX} `blur` must be 'auto' or positive, got {blur!r}.")
+    if max_points is not None and not (
+        isinstance(max_points, int) and not isinstance(max_points, bool) and max_points >= 1
+    ):
+        raise ValueError(
+            f"{PREFIX} `max_points` must be a positive integer or None (no cap), got "
+            f"{max_points!r}."
+        )
 
 
 def register(
@@ -159,7 +167,7 @@ def register(
     anisotropy: float | None = None,
     spline_controls: int = 300,
     spline_regularization: float = 1e-4,
-    max_points: int = FLOW_POINTS,
+    max_points: int | None = FLOW_POINTS,
     model: object = None,
     verbose: bool = False,
     callback: Callable[[int, str, StepReport | None], object] | None = None,
@@ -200,7 +208,10 @@ def register(
             norm of the ``"spline"`` step.
         max_points: points of the downsampled clouds that every step works on (voxel
             downsampling once at half the finest blur, coarsened to at most this many);
-            the transform is then applied to all the points.
+            the transform is then applied to all the points. ``None``: no cap, the
+            flow runs on the clouds downsampled at half the finest blur only (finer
+            than the OT resolves; ~35,000 points for a 150,000-point vessel tree, 4x
+            the time of the default for a 4% lower TRE on the lung benchmark).
         model: the network of the ``"learned"`` step: a path to a ``.safetensors``
             model (``brenier train-registration``), a loaded
             :class:`~brenier.applications.registration.learned.LearnedModel`, or
@@ -230,7 +241,7 @@ def register(
         True
     """
     with budget_scope(memory_budget):
-        _check_options(steps, reach, blur)
+        _check_options(steps, reach, blur, max_points)
         if callback is not None and not callable(callback):
             raise TypeError(
                 f"{PREFIX} `callback` must be a function (k, name, report) or None, got "
@@ -250,8 +261,9 @@ def register(
         # Every step works on clouds downsampled once at the finest voxel (the only passes
         # over all the points are this one and the final application of the transform);
         # coarser clouds are downsampled from them.
-        xf, af = _nonrigid.downsample_to(xn, a_w, fine / 2, max_points)
-        yf, bf = _nonrigid.downsample_to(yn, b_w, fine / 2, max_points)
+        cap = sys.maxsize if max_points is None else max_points
+        xf, af = _nonrigid.downsample_to(xn, a_w, fine / 2, cap)
+        yf, bf = _nonrigid.downsample_to(yn, b_w, fine / 2, cap)
         # Start from the translation that matches the centres of mass.
         current: list[object] = [AffineTransform(torch.eye(3, dtype=x.dtype), bf @ yf - af @ xf)]
         moved = current[0].apply(xf)  # type: ignore[attr-defined]
@@ -290,7 +302,7 @@ def register(
                 blurs = [fine * 2**k for k in reversed(range(levels))]
                 fields, moved, _ = _nonrigid.ot_flow(
                     moved, yf, af, bf, blurs=blurs, smoothing=smoothing, reach=rho,
-                    max_points=max_points, anisotropy=anisotropy,
+                    max_points=cap, anisotropy=anisotropy,
                 )  # fmt: skip
                 current.extend(fields)
             else:
