@@ -74,12 +74,39 @@ def test_block_kernel_with_every_block_is_the_online_kernel(gen, dtype) -> None:
     refs = torch.autograd.grad((ref * w).sum(), (x, y, h))
     for g, r in zip(grads, refs, strict=True):
         assert torch.allclose(g, r, rtol=10 * tol, atol=10 * tol)
-    v = torch.randn(1, 250, 2, generator=gen, dtype=torch.float64).to(dtype)
-    with torch.no_grad():
-        s = _full_pair(x, y).softmax_sum(0.3, h, v)
-        assert torch.allclose(s, OnlinePair(x, y, p=2).softmax_sum(0.3, h, v), rtol=tol, atol=tol)
-    with pytest.raises(NotImplementedError, match=r"\[brenier\]"):
-        _full_pair(x, y).softmax_sum(0.3, h, v)
+    v = torch.randn(1, 250, 2, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
+    s = _full_pair(x, y).softmax_sum(0.3, h, v)
+    ref = OnlinePair(x, y, p=2).softmax_sum(0.3, h, v)
+    assert torch.allclose(s, ref, rtol=tol, atol=tol)
+    w = torch.randn(1, 300, 2, generator=gen, dtype=torch.float64).to(dtype)
+    grads = torch.autograd.grad((s * w).sum(), (x, y, h, v))
+    refs = torch.autograd.grad((ref * w).sum(), (x, y, h, v))
+    for g, r in zip(grads, refs, strict=True):
+        assert torch.allclose(g, r, rtol=10 * tol, atol=10 * tol)
+
+
+def test_truncated_softmax_sum_gradients_match_finite_differences(gen) -> None:
+    # Clusters of two far-apart groups and a small tau: the kernel visits part of the
+    # pairs only; its gradient is the gradient of that truncated sum (gradcheck).
+    x = torch.cat([torch.rand(20, 3, generator=gen), torch.rand(20, 3, generator=gen) + 3])
+    y = torch.cat([torch.rand(15, 3, generator=gen), torch.rand(15, 3, generator=gen) + 3])
+    x, y = x.double(), y.double()
+    w, v = torch.full((40,), 1 / 40, dtype=x.dtype), torch.full((30,), 1 / 30, dtype=x.dtype)
+    cx, cy = grid_clusters(x, w, 0.5), grid_clusters(y, v, 0.5)
+    f, g = torch.zeros(40, dtype=x.dtype), torch.zeros(30, dtype=x.dtype)
+    xy, _ = truncate(
+        cx, cy, potential_fit(f, Frame.of(w, x, cx)), potential_fit(g, Frame.of(v, y, cy)), 0.5, 3.0
+    )
+    assert 0 < xy.kept_pairs < 40 * 30
+    item = SortedPair(cx.perm, torch.argsort(cx.perm), cy.perm, xy)
+    h = torch.randn(1, 30, generator=gen, dtype=x.dtype)
+    vals = torch.randn(1, 30, 2, generator=gen, dtype=x.dtype)
+
+    def fn(x, y, h, vals):
+        return BlockSparsePair(x, y, (item,)).softmax_sum(0.5, h, vals)
+
+    inputs = tuple(t.clone().requires_grad_() for t in (x[None], y[None], h, vals))
+    assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-7)
 
 
 def test_truncation_keeps_every_block_at_large_tau_and_one_per_row(gen) -> None:

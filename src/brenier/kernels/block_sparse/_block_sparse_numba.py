@@ -29,9 +29,11 @@ import numba
 import numpy as np
 from numba import njit, prange
 
+from .._online_exp import fast_exp
 from .._online_numba import (
     BLOCK,
     FASTMATH,
+    _fill,
     row_lse,
     row_planvec,
     row_softmin_backward,
@@ -144,6 +146,79 @@ def softmin_backward_kernel(
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
                 row_softmin_backward(x[i], yk, a[i], g[i], hk, c, p, buf, tmp, gx[i], sS, sG)
             _scatter_add(sG, col_lo, col_hi, r0, r1, cG[ch])
+            _scatter_add(sS.reshape(1, -1), col_lo, col_hi, r0, r1, cS[ch].reshape(1, -1))
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def row_softmax_sum_backward(xi, yT, ai, gi, ui, hb, VT, c, buf, tmp, gx, cS, cG, cV):
+    """One row of the softmax-sum backward (p = 2). With :math:`P_j = e^{a_i + h_j - c
+    |x_i - y_j|^2}` and :math:`s_j = g_i \\cdot v_j - u_i`: gx (D,) =
+    :math:`\\sum_j P_j s_j (x_i - y_j)`, and this row's share of the column sums
+    cS[j] += P_j s_j, cG[d, j] -= P_j s_j (x_id - y_jd), cV[k, j] += P_j g_ik."""
+    D, E, M = xi.shape[0], VT.shape[0], yT.shape[1]
+    zero = c - c
+    for d in range(D):
+        gx[d] = zero
+    for j0 in range(0, M, BLOCK):
+        j1 = min(j0 + BLOCK, M)
+        L = j1 - j0
+        _fill(xi, yT, hb, j0, j1, c, 2, buf, tmp)
+        for q in range(L):
+            buf[q] = fast_exp(buf[q] + ai)
+            tmp[q] = -ui
+        for k in range(E):
+            g, v, cv = gi[k], VT[k, j0:j1], cV[k, j0:j1]
+            for q in range(L):
+                cv[q] += g * buf[q]
+                tmp[q] += g * v[q]
+        s = cS[j0:j1]
+        for q in range(L):
+            tmp[q] *= buf[q]
+            s[q] += tmp[q]
+        for d in range(D):
+            xd, yd, cd = xi[d], yT[d, j0:j1], cG[d, j0:j1]
+            acc = zero
+            for q in range(L):
+                t = tmp[q] * (xd - yd[q])
+                acc += t
+                cd[q] -= t
+            gx[d] += acc
+
+
+@njit(parallel=True, fastmath=FASTMATH, cache=True)
+def softmax_sum_backward_kernel(
+    x, yT, a, G, U, h, VT, c, x_offsets, row_ptr, col_lo, col_hi, width, gx, cS, cG, cV
+):
+    """Fused softmax-sum backward over the kept blocks (:func:`row_softmax_sum_backward`
+    per row: one exp per pair); thread chunk ``t`` accumulates its own cS[t] (M,),
+    cG[t] (D, M) and cV[t] (E, M)."""
+    K = x_offsets.shape[0] - 1
+    D, E = yT.shape[0], VT.shape[0]
+    T = cS.shape[0]
+    h2 = h.reshape(1, -1)
+    for ch in prange(T):
+        buf = np.empty(BLOCK, dtype=x.dtype)
+        tmp = np.empty(BLOCK, dtype=x.dtype)
+        ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
+        vs = np.empty(E * width, dtype=x.dtype)
+        gs, ss = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
+        ws = np.empty(E * width, dtype=x.dtype)
+        for cl in range(ch * K // T, (ch + 1) * K // T):
+            r0, r1 = row_ptr[cl], row_ptr[cl + 1]
+            L = _width(col_lo, col_hi, r0, r1)
+            yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
+            hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
+            vk = _gather(VT, col_lo, col_hi, r0, r1, L, vs)
+            sG, sS, sV = gs[: D * L].reshape((D, L)), ss[:L], ws[: E * L].reshape((E, L))
+            sG[:] = 0
+            sS[:] = 0
+            sV[:] = 0
+            for i in range(x_offsets[cl], x_offsets[cl + 1]):
+                row_softmax_sum_backward(
+                    x[i], yk, a[i], G[i], U[i], hk, vk, c, buf, tmp, gx[i], sS, sG, sV
+                )
+            _scatter_add(sG, col_lo, col_hi, r0, r1, cG[ch])
+            _scatter_add(sV, col_lo, col_hi, r0, r1, cV[ch])
             _scatter_add(sS.reshape(1, -1), col_lo, col_hi, r0, r1, cS[ch].reshape(1, -1))
 
 

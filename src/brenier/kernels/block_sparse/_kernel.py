@@ -3,9 +3,10 @@
 Points are sorted by cluster inside the kernel: it takes and returns tensors in the
 user's order (gathers with autograd), so the solver and the semi-dual value code use
 it like any other backend. Batched inputs are processed item by item (each item has
-its own clusters). Gradients of the softmin wrt. x, y and h follow ``_online.py``,
-restricted to the kept pairs: the gradient of the truncated softmin, which differs
-from the exact one by the truncated mass (below :math:`e^{-\\tau}`).
+its own clusters). Gradients of the softmin wrt. x, y and h, and of the softmax sum
+wrt. x, y, h and v, follow ``_online.py``, restricted to the kept pairs: the gradients
+of the truncated reductions, which differ from the exact ones by the truncated mass
+(below :math:`e^{-\\tau}`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import torch
 from torch import Tensor
 from torch.autograd.function import FunctionCtx, once_differentiable
 
-from ..._validation import PREFIX
 from . import _block_sparse_numba as _nb
 from ._truncation import BlockSparsity
 
@@ -112,6 +112,44 @@ class _BlockSoftmin(torch.autograd.Function):
         return gx, cG.sum(0).T, cS.sum(0).mul_(-eps), None, None
 
 
+class _BlockSoftmaxSum(torch.autograd.Function):
+    """:math:`o_i = \\sum_{j \\in \\text{kept}(i)} P_{ij} v_j` with its backward: with
+    :math:`s_{ij} = G_i \\cdot v_j - G_i \\cdot o_i` for the upstream gradient G,
+    :math:`\\nabla_{x_i} = -\\frac1\\varepsilon \\sum_j P_{ij} s_{ij} (x_i - y_j)`,
+    :math:`\\nabla_{y_j} = -\\frac1\\varepsilon \\sum_i P_{ij} s_{ij} (y_j - x_i)`,
+    :math:`\\nabla_{h_j} = \\sum_i P_{ij} s_{ij}`, :math:`\\nabla_{v_j} = \\sum_i P_{ij} G_i`
+    (the online kernel's formulas, ``_online.py``, restricted to the kept pairs)."""
+
+    @staticmethod
+    def forward(ctx: FunctionCtx, x, y, h, v, eps, s):
+        lse = block_lse(x, y, h, eps, s)
+        a = torch.where(lse > -math.inf, -lse, -math.inf)
+        out = _planvec(x, y, a, h, v, eps, s)
+        ctx.save_for_backward(x, y, h, v, a, out)
+        ctx.eps, ctx.s = eps, s  # type: ignore[attr-defined]
+        return out
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad):
+        x, y, h, v, a, out = ctx.saved_tensors
+        eps, s = ctx.eps, ctx.s
+        grad = torch.where((a > -math.inf)[:, None], grad, 0).contiguous()
+        ubar = (grad * out).sum(-1).contiguous()
+        (N, D), (M, E) = x.shape, v.shape
+        T = max(1, min(s.x_offsets.shape[0] - 1, numba.get_num_threads()))
+        gx = torch.empty(N, D, dtype=x.dtype)
+        cS = torch.zeros(T, M, dtype=x.dtype)
+        cG = torch.zeros(T, D, M, dtype=x.dtype)
+        cV = torch.zeros(T, E, M, dtype=x.dtype)
+        _nb.softmax_sum_backward_kernel(
+            _np(x), _np(y.T), _np(_finite(a)), _np(grad), _np(ubar), _np(_finite(h)), _np(v.T),
+            _scale(x, eps), *_structure(s), gx.numpy(), cS.numpy(), cG.numpy(), cV.numpy(),
+        )  # fmt: skip
+        gy = cG.sum(0).T.div_(-eps)
+        return gx.div_(-eps), gy, cS.sum(0), cV.sum(0).T, None, None
+
+
 def _planvec(x: Tensor, y: Tensor, a: Tensor, h: Tensor, v: Tensor, eps: float, s) -> Tensor:
     out = torch.empty(x.shape[0], v.shape[-1], dtype=x.dtype)
     K = s.x_offsets.shape[0] - 1
@@ -164,21 +202,18 @@ class BlockSparsePair:
         return torch.stack(out).to(self.x.dtype)
 
     def softmax_sum(self, eps: float, h: Tensor, v: Tensor) -> Tensor:
-        """Truncated softmax-weighted sum, h (B, M), v (B, M, E) -> (B, N, E).
+        """Truncated softmax-weighted sum, h (B, M), v (B, M, E) -> (B, N, E), with its
+        gradients wrt. x, y, h and v (:class:`_BlockSoftmaxSum`).
 
-        Forward only in this version: raises if a gradient is required.
+        .. math:: \\sum_{j \\in \\text{kept}(i)}
+                  \\mathrm{softmax}_j(h_j - |x_i - y_j|^2 / 2\\varepsilon)\\, v_j
         """
-        if torch.is_grad_enabled() and any(t.requires_grad for t in (self.x, self.y, h, v)):
-            raise NotImplementedError(
-                f"{PREFIX} the multiscale backend's softmax_sum has no gradient yet; call it "
-                "under torch.no_grad() or use backend='online'."
-            )
         x, y, h, v = _cast(self.x, self.y, h, v)
         out = []
         for b, it in enumerate(self.items):
             xs, ys, hs, vs = x[b, it.x_perm], y[b, it.y_perm], h[b, it.y_perm], v[b, it.y_perm]
-            a = -block_lse(xs, ys, hs, eps, it.blocks)
-            out.append(_planvec(xs, ys, a, hs, vs, float(eps), it.blocks)[it.x_inverse])
+            o = _BlockSoftmaxSum.apply(xs, ys, hs, vs.contiguous(), float(eps), it.blocks)
+            out.append(o[it.x_inverse])
         return torch.stack(out).to(self.x.dtype)
 
 
