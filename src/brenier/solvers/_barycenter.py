@@ -148,8 +148,9 @@ def barycenter(
         )
     if status is not Status.CONVERGED:
         warnings.warn(
-            f"{PREFIX} barycenter: status={status.value}, marginal error "
-            f"{state.marginal_error:.2e} above tol={tol:g} after {state.iteration} iterations. "
+            f"{PREFIX} barycenter: status={status.value}, error {state.error:.2e} above "
+            f"tol={tol:g} after {state.iteration} iterations (input marginals "
+            f"{state.marginal_error:.2e}, debiasing fixed point {state.symmetric_error:.2e}). "
             f"{status.message}",
             RuntimeWarning,
             stacklevel=2,
