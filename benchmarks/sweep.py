@@ -131,7 +131,7 @@ def configurations(level: str = "full", keops: bool = False) -> list[Config]:
         dim = 1 + k % 8
         if backend == "multiscale" and dim > 3:
             dim = 1 + dim % 3
-        p = 1 if k % 5 == 0 and backend != "multiscale" else 2
+        p = 1 if k % 5 == 0 else 2
         if backend == "keops":  # its part keeps one k in KEOPS_STRIDE: D and p from k // 5
             j = k // KEOPS_STRIDE  # (k % 5 == 0 there, so p = 1 always before)
             dim, p = 1 + j % 8, 1 if (j // 8) % 2 else 2

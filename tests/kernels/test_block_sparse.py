@@ -53,19 +53,20 @@ def test_nested_grids_and_cell_size(gen: torch.Generator) -> None:
     assert 50 <= grid_clusters(x, w, side).count <= 200
 
 
-def _full_pair(x: torch.Tensor, y: torch.Tensor) -> BlockSparsePair:
+def _full_pair(x: torch.Tensor, y: torch.Tensor, p: int = 2) -> BlockSparsePair:
     N, M = x.shape[1], y.shape[1]
     item = SortedPair(torch.arange(N), torch.arange(N), torch.arange(M), BlockSparsity.full(N, M))
-    return BlockSparsePair(x, y, (item,))
+    return BlockSparsePair(x, y, (item,), p)
 
 
+@pytest.mark.parametrize("p", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_block_kernel_with_every_block_is_the_online_kernel(gen, dtype) -> None:
+def test_block_kernel_with_every_block_is_the_online_kernel(gen, dtype, p) -> None:
     x = torch.randn(1, 300, 3, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
     y = torch.randn(1, 250, 3, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
     h = torch.randn(1, 250, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
-    out = _full_pair(x, y).softmin(0.3, h)
-    ref = OnlinePair(x, y, p=2).softmin(0.3, h)
+    out = _full_pair(x, y, p).softmin(0.3, h)
+    ref = OnlinePair(x, y, p=p).softmin(0.3, h)
     assert out.dtype == dtype
     tol = 1e-4 if dtype == torch.float32 else 1e-10
     assert torch.allclose(out, ref, rtol=tol, atol=tol)
@@ -75,8 +76,8 @@ def test_block_kernel_with_every_block_is_the_online_kernel(gen, dtype) -> None:
     for g, r in zip(grads, refs, strict=True):
         assert torch.allclose(g, r, rtol=10 * tol, atol=10 * tol)
     v = torch.randn(1, 250, 2, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
-    s = _full_pair(x, y).softmax_sum(0.3, h, v)
-    ref = OnlinePair(x, y, p=2).softmax_sum(0.3, h, v)
+    s = _full_pair(x, y, p).softmax_sum(0.3, h, v)
+    ref = OnlinePair(x, y, p=p).softmax_sum(0.3, h, v)
     assert torch.allclose(s, ref, rtol=tol, atol=tol)
     w = torch.randn(1, 300, 2, generator=gen, dtype=torch.float64).to(dtype)
     grads = torch.autograd.grad((s * w).sum(), (x, y, h, v))
@@ -135,8 +136,8 @@ def _visited(s: BlockSparsity, x_perm: torch.Tensor, y_perm: torch.Tensor, N: in
     return mask
 
 
-@pytest.mark.parametrize("noise", [0.0, 0.05])
-def test_truncation_bound_is_rigorous_even_for_irregular_potentials(gen, noise) -> None:
+@pytest.mark.parametrize(("noise", "p"), [(0.0, 2), (0.05, 2), (0.0, 1), (0.05, 1)])
+def test_truncation_bound_is_rigorous_even_for_irregular_potentials(gen, noise, p) -> None:
     # Potentials of a shifted cloud (f ~ -x . shift) plus noise at the scale of eps
     # (irregular, as in the sparse tails of samples): no pair whose plan exponent is
     # above -tau eps may be dropped.
@@ -152,10 +153,14 @@ def test_truncation_bound_is_rigorous_even_for_irregular_potentials(gen, noise) 
         + noise * torch.randn(400, generator=gen, dtype=x.dtype)
     )
     cx, cy = grid_clusters(x, w, 0.6), grid_clusters(y, v, 0.6)
-    xy, yx = truncate(
-        cx, cy, potential_fit(f, Frame.of(w, x, cx)), potential_fit(g, Frame.of(v, y, cy)), eps, tau
-    )
-    exponent = f[:, None] + g[None, :] - torch.cdist(x, y).square() / 2
+    if p == 1:  # potentials of the |x - y| cost: 1-Lipschitz, like a projection's
+        unit = shift / shift.norm()
+        f = -(x @ unit) + noise * torch.randn(500, generator=gen, dtype=x.dtype)
+        g = y @ unit + noise * torch.randn(400, generator=gen, dtype=x.dtype)
+    fits = potential_fit(f, Frame.of(w, x, cx)), potential_fit(g, Frame.of(v, y, cy))
+    xy, yx = truncate(cx, cy, *fits, eps, tau, p=p)
+    cost = torch.cdist(x, y).square() / 2 if p == 2 else torch.cdist(x, y)
+    exponent = f[:, None] + g[None, :] - cost
     kept = _visited(xy, cx.perm, cy.perm, 500, 400)
     assert bool(kept[exponent >= -tau * eps].all())
     assert kept.float().mean() < 0.5  # and it does truncate

@@ -145,13 +145,39 @@ def test_auto_rule_picks_multiscale_for_large_low_dimensional_problems(gen) -> N
     assert chosen(5000, 4) == "online" and chosen(1000, 3) == "online"
     assert chosen(5000, 3, "cuda") != "multiscale"
     p1 = brenier.solve(x, x, p=1, blur=0.05).cost
-    assert chosen(5000, 3, cost=p1) == "online"
+    assert chosen(5000, 3, cost=p1) == "multiscale" and chosen(1000, 3, cost=p1) == "online"
+
+
+@pytest.mark.parametrize("debias", [True, False])
+def test_p1_agrees_with_online_and_truncates(gen: torch.Generator, debias: bool) -> None:
+    """C = |x - y|: the truncation bound with the cost's gradient direction at the
+    centres (``_truncation_numba.py``), the kernels and their backward for p = 1."""
+    x = _scan(800, seed=0)
+    y = _scan(700, seed=1) * 0.9 + 0.05
+    _compare(x, y, p=1, blur=0.03, debias=debias)
+    a = torch.full((1, 800), 1 / 800, dtype=x.dtype)
+    b = torch.full((1, 700), 1 / 700, dtype=x.dtype)
+    strategy = MultiscaleStrategy(
+        x[None], y[None], a, b, [2.0**-k for k in range(9)], rho=None, debias=debias,
+        backend=SMALL, p=1,
+    )  # fmt: skip
+    _, _, stage = sinkhorn_loop(strategy, LoopOptions(tol=1e-3, max_iter=1000), x.dtype)
+    assert stage.interactions[0].xy.kept_fraction < 0.5  # the fine kernels are sparse
+
+
+def test_p1_unbalanced_with_zero_weights(gen: torch.Generator) -> None:
+    x = torch.rand(300, 2, generator=gen, dtype=torch.float64)
+    y = torch.rand(250, 2, generator=gen, dtype=torch.float64) + 0.3
+    a = torch.rand(300, generator=gen, dtype=torch.float64)
+    a[::7] = 0.0
+    b = torch.rand(250, generator=gen, dtype=torch.float64)
+    _compare(x, y, a, b, p=1, blur=0.05, reach=1.0)
+    exact = {"rtol": 1e-6, "tol": 1e-8, "backend": EXACT, "blur": 0.05, "p": 1}
+    _compare(x, y, a / a.sum(), b / b.sum(), **exact)
 
 
 def test_bad_inputs(gen: torch.Generator) -> None:
     x = torch.rand(100, 3, generator=gen)
-    with pytest.raises(ValueError, match=r"\[brenier\].*multiscale"):
-        brenier.solve(x, x, p=1, backend="multiscale")
     with pytest.raises(ValueError, match=r"\[brenier\]"):
         brenier.solve(x, x, cost=lambda u, v: torch.cdist(u, v), backend="multiscale")
     with pytest.raises(ValueError, match=r"\[brenier\]"):

@@ -123,7 +123,7 @@ def choose_backend(request: BackendRequest) -> KernelBackend:
        the data is on a GPU (torch's dense kernels are fast there) or the problem is
        tiny (B * N * M <= 10^4 pairs: measured crossover on 2 CPU cores, where the
        compiled kernel's call overhead, ~90 us, dominates).
-    4. ``multiscale`` for the Sinkhorn loop (``purpose="loop"``) on CPU when p = 2,
+    4. ``multiscale`` for the Sinkhorn loop (``purpose="loop"``) on CPU when p = 1 or 2,
        D <= 3 and both clouds hold at least ``MULTISCALE_MIN_POINTS`` (2,000) points:
        measured faster than ``online`` from 1,000 points, 5x at 5,000
        (``docs/multiscale.md``).

@@ -219,7 +219,7 @@ def _run(
         item = MultiscaleStrategy(
             x.support[rows], y.support[rows], x.weights[rows], y.weights[rows], schedule,
             rho=objective.transport.rho, debias=objective.debiased, backend=backend,
-            tol=options.tol,
+            tol=options.tol, p=objective.transport.cost.p or 2,
         )  # fmt: skip
         state, status, stage = sinkhorn_loop(item, options, dtype)
         runs.append((state, status, item.differentiable(stage), rows))

@@ -1,6 +1,6 @@
-"""The ``"multiscale"`` backend's options: p = 2, CPU float32/float64.
+"""The ``"multiscale"`` backend's options: p = 1 or 2, CPU float32/float64.
 
-``backend="auto"`` picks it for the Sinkhorn loop on CPU when p = 2, D <= 3 and both
+``backend="auto"`` picks it for the Sinkhorn loop on CPU when p = 1 or 2, D <= 3 and both
 clouds hold at least ``MULTISCALE_MIN_POINTS`` points (the rule is written in
 :func:`brenier.kernels.choose_backend`; measurements in ``docs/multiscale.md``). It is
 not a memory-linear *pair* backend: its kernels depend on the potentials, so the
@@ -29,7 +29,7 @@ DEFAULT_TRUNCATE = 5.0
 DEFAULT_BLOCK_SIZE = 16
 
 
-#: `auto` picks multiscale from this many points per cloud (p = 2, CPU, D <= 3).
+#: `auto` picks multiscale from this many points per cloud (p = 1 or 2, CPU, D <= 3).
 #: Measured on 1 thread, convex-gradient pairs on a scan: faster than online from
 #: 1,000 points at blur 0.1-0.02 (1.2x at 1,000, blur 0.1; 5x at 5,000, blur 0.02).
 MULTISCALE_MIN_POINTS = 2_000
@@ -69,10 +69,10 @@ class MultiscaleBackend:
     memory_linear = False  # `auto` picks it by its own rule, not as a pair backend
 
     def supports(self, cost: Cost) -> bool:
-        return cost.function is None and cost.p == 2
+        return cost.function is None and cost.p in (1, 2)
 
     def pair(self, x: Tensor, y: Tensor, cost: Cost) -> OnlinePair:
         """Without potentials nothing can be truncated: the full kernel, i.e. the online
         one (plans, maps and kernel losses of a multiscale result use it, with
         gradients)."""
-        return OnlinePair(x, y, p=2)
+        return OnlinePair(x, y, p=int(cost.p))  # type: ignore[arg-type]

@@ -25,6 +25,8 @@ Work is split over threads by contiguous cluster chunks.
 
 from __future__ import annotations
 
+import math
+
 import numba
 import numpy as np
 from numba import njit, prange
@@ -150,21 +152,25 @@ def softmin_backward_kernel(
 
 
 @njit(fastmath=FASTMATH, cache=True)
-def row_softmax_sum_backward(xi, yT, ai, gi, ui, hb, VT, c, buf, tmp, gx, cS, cG, cV):
-    """One row of the softmax-sum backward (p = 2). With :math:`P_j = e^{a_i + h_j - c
-    |x_i - y_j|^2}` and :math:`s_j = g_i \\cdot v_j - u_i`: gx (D,) =
-    :math:`\\sum_j P_j s_j (x_i - y_j)`, and this row's share of the column sums
-    cS[j] += P_j s_j, cG[d, j] -= P_j s_j (x_id - y_jd), cV[k, j] += P_j g_ik."""
+def row_softmax_sum_backward(xi, yT, ai, gi, ui, hb, VT, c, p, buf, tmp, inv, gx, cS, cG, cV):
+    """One row of the softmax-sum backward. With :math:`P_j = e^{a_i + h_j - c\\,
+    C(x_i, y_j)}`, :math:`s_j = g_i \\cdot v_j - u_i` and the slope :math:`\\sigma_j = 1`
+    (p = 2) or :math:`1 / |x_i - y_j|` (p = 1): gx (D,) =
+    :math:`\\sum_j P_j s_j \\sigma_j (x_i - y_j)`, and this row's share of the column
+    sums cS[j] += P_j s_j, cG[d, j] -= P_j s_j sigma_j (x_id - y_jd), cV[k, j] += P_j g_ik.
+    ``inv`` is scratch space of the size of ``buf``."""
     D, E, M = xi.shape[0], VT.shape[0], yT.shape[1]
     zero = c - c
+    tiny = zero + 1e-30
     for d in range(D):
         gx[d] = zero
     for j0 in range(0, M, BLOCK):
         j1 = min(j0 + BLOCK, M)
         L = j1 - j0
-        _fill(xi, yT, hb, j0, j1, c, 2, buf, tmp)
+        _fill(xi, yT, hb, j0, j1, c, p, buf, tmp)  # tmp: the squared distances
         for q in range(L):
             buf[q] = fast_exp(buf[q] + ai)
+            inv[q] = 1.0 if p == 2 else 1.0 / math.sqrt(max(tmp[q], tiny))
             tmp[q] = -ui
         for k in range(E):
             g, v, cv = gi[k], VT[k, j0:j1], cV[k, j0:j1]
@@ -175,11 +181,12 @@ def row_softmax_sum_backward(xi, yT, ai, gi, ui, hb, VT, c, buf, tmp, gx, cS, cG
         for q in range(L):
             tmp[q] *= buf[q]
             s[q] += tmp[q]
+            inv[q] *= tmp[q]
         for d in range(D):
             xd, yd, cd = xi[d], yT[d, j0:j1], cG[d, j0:j1]
             acc = zero
             for q in range(L):
-                t = tmp[q] * (xd - yd[q])
+                t = inv[q] * (xd - yd[q])
                 acc += t
                 cd[q] -= t
             gx[d] += acc
@@ -187,7 +194,7 @@ def row_softmax_sum_backward(xi, yT, ai, gi, ui, hb, VT, c, buf, tmp, gx, cS, cG
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def softmax_sum_backward_kernel(
-    x, yT, a, G, U, h, VT, c, x_offsets, row_ptr, col_lo, col_hi, width, gx, cS, cG, cV
+    x, yT, a, G, U, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, width, gx, cS, cG, cV
 ):
     """Fused softmax-sum backward over the kept blocks (:func:`row_softmax_sum_backward`
     per row: one exp per pair); thread chunk ``t`` accumulates its own cS[t] (M,),
@@ -199,6 +206,7 @@ def softmax_sum_backward_kernel(
     for ch in prange(T):
         buf = np.empty(BLOCK, dtype=x.dtype)
         tmp = np.empty(BLOCK, dtype=x.dtype)
+        inv = np.empty(BLOCK, dtype=x.dtype)
         ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         vs = np.empty(E * width, dtype=x.dtype)
         gs, ss = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
@@ -215,7 +223,7 @@ def softmax_sum_backward_kernel(
             sV[:] = 0
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
                 row_softmax_sum_backward(
-                    x[i], yk, a[i], G[i], U[i], hk, vk, c, buf, tmp, gx[i], sS, sG, sV
+                    x[i], yk, a[i], G[i], U[i], hk, vk, c, p, buf, tmp, inv, gx[i], sS, sG, sV
                 )
             _scatter_add(sG, col_lo, col_hi, r0, r1, cG[ch])
             _scatter_add(sV, col_lo, col_hi, r0, r1, cV[ch])

@@ -49,15 +49,17 @@ def _finite(t: Tensor) -> Tensor:
     return t.detach().clamp_min(-float(torch.finfo(t.dtype).max) / 16)
 
 
-def _scale(x: Tensor, eps: float) -> np.floating:
-    return (np.float32 if x.dtype == torch.float32 else np.float64)(0.5 / eps)
+def _scale(x: Tensor, eps: float, p: int) -> np.floating:
+    """The factor of the cost in the exponent: 1 / (2 eps) for |x - y|^2 / 2 (p = 2, the
+    1/2 folded in), 1 / eps for |x - y| (p = 1)."""
+    return (np.float32 if x.dtype == torch.float32 else np.float64)((0.5 if p == 2 else 1.0) / eps)
 
 
 def _structure(s: BlockSparsity) -> tuple[np.ndarray | int, ...]:
     return s.x_offsets, s.row_ptr, s.col_lo, s.col_hi, s.width
 
 
-def block_lse(x: Tensor, y: Tensor, h: Tensor, eps: float, s: BlockSparsity) -> Tensor:
+def block_lse(x: Tensor, y: Tensor, h: Tensor, eps: float, s: BlockSparsity, p: int = 2) -> Tensor:
     """Block-sparse log-sum-exp of sorted x (N, D), y (M, D), h (M,): (N,)."""
     out = torch.empty(x.shape[0], dtype=x.dtype)
     K = s.x_offsets.shape[0] - 1
@@ -65,8 +67,8 @@ def block_lse(x: Tensor, y: Tensor, h: Tensor, eps: float, s: BlockSparsity) -> 
         _np(x),
         _np(y.T),
         _np(_finite(h)),
-        _scale(x, eps),
-        2,
+        _scale(x, eps, p),
+        p,
         *_structure(s),
         _nb.thread_chunks(K),
         out.numpy(),
@@ -78,17 +80,17 @@ def block_lse(x: Tensor, y: Tensor, h: Tensor, eps: float, s: BlockSparsity) -> 
 
 class _BlockSoftmin(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: FunctionCtx, x, y, h, eps, s):
-        lse = block_lse(x, y, h, eps, s)
+    def forward(ctx: FunctionCtx, x, y, h, eps, s, p):
+        lse = block_lse(x, y, h, eps, s, p)
         ctx.save_for_backward(x, y, h, lse)
-        ctx.eps, ctx.s = eps, s  # type: ignore[attr-defined]
+        ctx.eps, ctx.s, ctx.p = eps, s, p  # type: ignore[attr-defined]
         return lse.mul(-eps)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         x, y, h, lse = ctx.saved_tensors
-        eps, s = ctx.eps, ctx.s
+        eps, s, p = ctx.eps, ctx.s, ctx.p
         a = torch.where(lse > -math.inf, -lse, -math.inf)
         grad = torch.where(lse > -math.inf, grad, 0).contiguous()
         N, D = x.shape
@@ -102,14 +104,14 @@ class _BlockSoftmin(torch.autograd.Function):
             _np(_finite(a)),
             _np(grad),
             _np(_finite(h)),
-            _scale(x, eps),
-            2,
+            _scale(x, eps, p),
+            p,
             *_structure(s),
             gx.numpy(),
             cS.numpy(),
             cG.numpy(),
         )
-        return gx, cG.sum(0).T, cS.sum(0).mul_(-eps), None, None
+        return gx, cG.sum(0).T, cS.sum(0).mul_(-eps), None, None, None
 
 
 class _BlockSoftmaxSum(torch.autograd.Function):
@@ -118,22 +120,23 @@ class _BlockSoftmaxSum(torch.autograd.Function):
     :math:`\\nabla_{x_i} = -\\frac1\\varepsilon \\sum_j P_{ij} s_{ij} (x_i - y_j)`,
     :math:`\\nabla_{y_j} = -\\frac1\\varepsilon \\sum_i P_{ij} s_{ij} (y_j - x_i)`,
     :math:`\\nabla_{h_j} = \\sum_i P_{ij} s_{ij}`, :math:`\\nabla_{v_j} = \\sum_i P_{ij} G_i`
-    (the online kernel's formulas, ``_online.py``, restricted to the kept pairs)."""
+    (the online kernel's formulas, ``_online.py``, restricted to the kept pairs). For
+    p = 1 the slopes :math:`x_i - y_j` become :math:`(x_i - y_j) / |x_i - y_j|`."""
 
     @staticmethod
-    def forward(ctx: FunctionCtx, x, y, h, v, eps, s):
-        lse = block_lse(x, y, h, eps, s)
+    def forward(ctx: FunctionCtx, x, y, h, v, eps, s, p):
+        lse = block_lse(x, y, h, eps, s, p)
         a = torch.where(lse > -math.inf, -lse, -math.inf)
-        out = _planvec(x, y, a, h, v, eps, s)
+        out = _planvec(x, y, a, h, v, eps, s, p)
         ctx.save_for_backward(x, y, h, v, a, out)
-        ctx.eps, ctx.s = eps, s  # type: ignore[attr-defined]
+        ctx.eps, ctx.s, ctx.p = eps, s, p  # type: ignore[attr-defined]
         return out
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad):
         x, y, h, v, a, out = ctx.saved_tensors
-        eps, s = ctx.eps, ctx.s
+        eps, s, p = ctx.eps, ctx.s, ctx.p
         grad = torch.where((a > -math.inf)[:, None], grad, 0).contiguous()
         ubar = (grad * out).sum(-1).contiguous()
         (N, D), (M, E) = x.shape, v.shape
@@ -144,13 +147,16 @@ class _BlockSoftmaxSum(torch.autograd.Function):
         cV = torch.zeros(T, E, M, dtype=x.dtype)
         _nb.softmax_sum_backward_kernel(
             _np(x), _np(y.T), _np(_finite(a)), _np(grad), _np(ubar), _np(_finite(h)), _np(v.T),
-            _scale(x, eps), *_structure(s), gx.numpy(), cS.numpy(), cG.numpy(), cV.numpy(),
+            _scale(x, eps, p), p, *_structure(s), gx.numpy(), cS.numpy(), cG.numpy(),
+            cV.numpy(),
         )  # fmt: skip
         gy = cG.sum(0).T.div_(-eps)
-        return gx.div_(-eps), gy, cS.sum(0), cV.sum(0).T, None, None
+        return gx.div_(-eps), gy, cS.sum(0), cV.sum(0).T, None, None, None
 
 
-def _planvec(x: Tensor, y: Tensor, a: Tensor, h: Tensor, v: Tensor, eps: float, s) -> Tensor:
+def _planvec(
+    x: Tensor, y: Tensor, a: Tensor, h: Tensor, v: Tensor, eps: float, s, p: int
+) -> Tensor:
     out = torch.empty(x.shape[0], v.shape[-1], dtype=x.dtype)
     K = s.x_offsets.shape[0] - 1
     _nb.planvec_kernel(  # type: ignore[call-arg]
@@ -159,8 +165,8 @@ def _planvec(x: Tensor, y: Tensor, a: Tensor, h: Tensor, v: Tensor, eps: float, 
         _np(_finite(a)),
         _np(_finite(h)),
         _np(v.T),
-        _scale(x, eps),
-        2,
+        _scale(x, eps, p),
+        p,
         *_structure(s),
         _nb.thread_chunks(K),
         out.numpy(),
@@ -170,16 +176,18 @@ def _planvec(x: Tensor, y: Tensor, a: Tensor, h: Tensor, v: Tensor, eps: float, 
 
 @dataclass(frozen=True)
 class BlockSparsePair:
-    """The truncated interaction between x (B, N, D) and y (B, M, D), p = 2.
+    """The truncated interaction between x (B, N, D) and y (B, M, D).
 
     Attributes:
         x, y: the clouds in the user's order (autograd flows through them).
         items: per batch item, the sorting and the kept blocks.
+        p: the cost, :math:`|x - y|^2 / 2` (2) or :math:`|x - y|` (1).
     """
 
     x: Tensor
     y: Tensor
     items: tuple[SortedPair, ...]
+    p: int = 2
 
     @property
     def kept_fraction(self) -> float:
@@ -197,7 +205,7 @@ class BlockSparsePair:
         out = []
         for b, it in enumerate(self.items):
             xs, ys, hs = x[b, it.x_perm], y[b, it.y_perm], h[b, it.y_perm]
-            s = _BlockSoftmin.apply(xs, ys, hs, float(eps), it.blocks)
+            s = _BlockSoftmin.apply(xs, ys, hs, float(eps), it.blocks, self.p)
             out.append(s[it.x_inverse])
         return torch.stack(out).to(self.x.dtype)
 
@@ -212,7 +220,7 @@ class BlockSparsePair:
         out = []
         for b, it in enumerate(self.items):
             xs, ys, hs, vs = x[b, it.x_perm], y[b, it.y_perm], h[b, it.y_perm], v[b, it.y_perm]
-            o = _BlockSoftmaxSum.apply(xs, ys, hs, vs.contiguous(), float(eps), it.blocks)
+            o = _BlockSoftmaxSum.apply(xs, ys, hs, vs.contiguous(), float(eps), it.blocks, self.p)
             out.append(o[it.x_inverse])
         return torch.stack(out).to(self.x.dtype)
 

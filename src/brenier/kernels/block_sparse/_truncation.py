@@ -23,6 +23,11 @@ A first version assumed smoothness (slack :math:`(r_I + r_J)\\sqrt{2\\tau\\varep
 (r_I + r_J)^2`) and dropped the best partners of a few tail points (their softmins
 then off by 10^3 eps): the loop stalled.
 
+For p = 1, :math:`C = |x - y|` is convex, so
+:math:`C_{ij} \\ge C(c_I, c_J) + s_{IJ} \\cdot (\\delta_i - \\eta_j)` with
+:math:`s_{IJ} = (c_I - c_J) / |c_I - c_J|` (any unit-ball vector where the centres
+coincide), and the same bound holds with :math:`s_{IJ}` in place of :math:`c_I - c_J`.
+
 Every cluster keeps at least its best partner on both sides, so no row or column is
 ever empty. The kept pairs become a CSR list of column *ranges* of the sorted cloud
 (consecutive clusters merged), the input of the compiled kernels.
@@ -211,7 +216,7 @@ def _both_ways(
 
 
 def truncate(
-    cx: Clusters, cy: Clusters, F: Fit, G: Fit, eps: float, tau: float
+    cx: Clusters, cy: Clusters, F: Fit, G: Fit, eps: float, tau: float, p: int = 2
 ) -> tuple[BlockSparsity, BlockSparsity]:
     """Block sparsity of the pair (x, y) and of its transpose (y, x), all pairs tested.
 
@@ -221,8 +226,9 @@ def truncate(
             temperature ``eps``.
         eps: temperature.
         tau: truncation threshold (dropped entries are below exp(-tau) of the plan).
+        p: the cost, |x - y|^2 / 2 (2) or |x - y| (1).
     """
-    return truncate_chain([(cx, F)], [(cy, G)], [], eps, tau)
+    return truncate_chain([(cx, F)], [(cy, G)], [], eps, tau, p=p)
 
 
 def _select_step(
@@ -233,17 +239,18 @@ def _select_step(
     children: tuple[Children, Children],
     te: float,
     symmetric: bool,
+    p: int,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Kept fine blocks among the children of the kept coarse pairs (ptr, idx), with the
     best candidate of every fine row and every fine column."""
     kx, F, ky, G = fine
     chx, chy = children
     gx, gy = _geometry(kx, F), _geometry(ky, G)
-    fptr, fidx, _ = _nb.select_blocks(gx, gy, chx.parent, ptr, idx, chy.ptr, chy.idx, te)
+    fptr, fidx, _ = _nb.select_blocks(gx, gy, chx.parent, ptr, idx, chy.ptr, chy.idx, te, p)
     if symmetric:  # x = y: the set and its transpose hold the same rule and bests
         return _nb.union(fptr, fidx, *_nb.transpose(fptr, fidx, ky.count))
     tptr, tidx = _nb.transpose(ptr, idx, coarse_cols)
-    yptr, yidx, _ = _nb.select_blocks(gy, gx, chy.parent, tptr, tidx, chx.ptr, chx.idx, te)
+    yptr, yidx, _ = _nb.select_blocks(gy, gx, chy.parent, tptr, tidx, chx.ptr, chx.idx, te, p)
     return _nb.union(fptr, fidx, *_nb.transpose(yptr, yidx, kx.count))
 
 
@@ -254,6 +261,7 @@ def truncate_chain(
     eps: float,
     tau: float,
     symmetric: bool = False,
+    p: int = 2,
 ) -> tuple[BlockSparsity, BlockSparsity]:
     """Block sparsity of (x, y) and (y, x) at the last of a chain of nested groupings.
 
@@ -265,10 +273,10 @@ def truncate_chain(
     """
     te = tau * eps
     (cx, F), (cy, G) = rows[0], cols[0]
-    ptr, idx = _nb.dense_blocks(_geometry(cx, F), _geometry(cy, G), te)
+    ptr, idx = _nb.dense_blocks(_geometry(cx, F), _geometry(cy, G), te, p)
     for t in range(1, len(rows)):
         fine = (*rows[t], *cols[t])
         ptr, idx = _select_step(
-            ptr, idx, cols[t - 1][0].count, fine, children[t - 1], te, symmetric
+            ptr, idx, cols[t - 1][0].count, fine, children[t - 1], te, symmetric, p
         )
     return _both_ways(ptr, idx, rows[-1][0], cols[-1][0], symmetric)

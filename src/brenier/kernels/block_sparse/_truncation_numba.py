@@ -11,8 +11,11 @@ principal extents (``_truncation.py``). The rule keeps the block (I, J) when the
     + \\sum_k |(B_J - c_J + c_I) \\cdot V_{J,k}| S_{J,k} + E_I + E_J
     \\ge -\\tau\\varepsilon, \\qquad S_{IJ} = F_I + G_J - \\tfrac12 |c_I - c_J|^2,
 
-holds, and every row keeps its best block (largest :math:`G_J - C(c_I, c_J)`, the score
-without the row's own constant F_I, so that rows of zero mass rank their partners too).
+holds (for p = 2; for p = 1, :math:`C = |x - y|`, the centres' difference
+:math:`c_I - c_J` in the slack becomes its direction :math:`(c_I - c_J) / |c_I - c_J|`,
+the gradient of the cost there, and :math:`S_{IJ} = F_I + G_J - |c_I - c_J|`), and
+every row keeps its best block (largest :math:`G_J - C(c_I, c_J)`, the score without
+the row's own constant F_I, so that rows of zero mass rank their partners too).
 Rows are processed in parallel, each in two passes (count, then fill), so no list ever
 grows.
 """
@@ -24,18 +27,19 @@ from numba import njit, prange
 
 
 @njit(cache=True, inline="always")
-def _cost(gx, gy, I, J):
+def _cost(gx, gy, I, J, p):
+    """C(c_I, c_J): |c_I - c_J|^2 / 2 (p = 2) or |c_I - c_J| (p = 1)."""
     cx, cy = gx[0], gy[0]
     d = 0.0
     for k in range(cx.shape[1]):
         t = cx[I, k] - cy[J, k]
         d += t * t
-    return 0.5 * d
+    return 0.5 * d if p == 2 else np.sqrt(d)
 
 
 @njit(cache=True, inline="always")
-def _score(gx, gy, I, J):
-    return gx[1][I] + gy[1][J] - _cost(gx, gy, I, J)
+def _score(gx, gy, I, J, p):
+    return gx[1][I] + gy[1][J] - _cost(gx, gy, I, J, p)
 
 
 @njit(cache=True, inline="always")
@@ -49,24 +53,33 @@ def _partner(gy, J, cost):
 
 
 @njit(cache=True, inline="always")
-def _spread(A, U, R, I, cx, cy, J, sign):
-    """max over the block I of (A_I + sign (c_J - c_I)) . delta, from its extents
+def _spread(A, U, R, I, cx, cy, J, scale):
+    """max over the block I of (A_I + scale (c_J - c_I)) . delta, from its extents
     R_I along its principal axes U_I."""
     D = cx.shape[1]
     out = 0.0
     for k in range(D):
-        p = 0.0
+        proj = 0.0
         for e in range(D):
-            p += (A[I, e] + sign * (cy[J, e] - cx[I, e])) * U[I, e, k]
-        out += abs(p) * R[I, k]
+            proj += (A[I, e] + scale * (cy[J, e] - cx[I, e])) * U[I, e, k]
+        out += abs(proj) * R[I, k]
     return out
 
 
 @njit(cache=True, inline="always")
-def _kept(gx, gy, I, J, score, te):
-    """The rule: the upper bound of the plan's exponent over the block (I, J)."""
+def _kept(gx, gy, I, J, score, te, p):
+    """The rule: the upper bound of the plan's exponent over the block (I, J). The cost's
+    gradient at the centres is c_I - c_J (p = 2) or its direction (p = 1; any vector of
+    the unit ball, 0 here, where the centres coincide: |x - y| is convex)."""
     (cx, _, A, E, U, R), (cy, _, B, H, V, S) = gx, gy
-    slack = _spread(A, U, R, I, cx, cy, J, 1.0) + _spread(B, V, S, J, cy, cx, I, 1.0)
+    scale = 1.0
+    if p == 1:
+        d = 0.0
+        for k in range(cx.shape[1]):
+            t = cx[I, k] - cy[J, k]
+            d += t * t
+        scale = 1.0 / np.sqrt(d) if d > 0.0 else 0.0
+    slack = _spread(A, U, R, I, cx, cy, J, scale) + _spread(B, V, S, J, cy, cx, I, scale)
     return score + slack + E[I] + H[J] >= -te
 
 
@@ -83,7 +96,7 @@ def _row_candidates(I, cptr, cidx, child_ptr, child_idx, out) -> int:
 
 
 @njit(parallel=True, cache=True)
-def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te):
+def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te, p):
     """Kept fine blocks (CSR over the rows of x, columns sorted) and each row's best.
 
     Candidates of fine row i: the fine children (``child_ptr``, ``child_idx``) of the
@@ -106,12 +119,12 @@ def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te):
         c = 0
         for t in range(n):
             j = cand[t]
-            cost = _cost(gx, gy, i, j)
+            cost = _cost(gx, gy, i, j, p)
             pj = _partner(gy, j, cost)
             if pj > top or best[i] < 0:
                 top, best[i] = pj, j
-            c += _kept(gx, gy, i, j, gx[1][i] + gy[1][j] - cost, te)
-        if n and not _kept(gx, gy, i, best[i], _score(gx, gy, i, best[i]), te):
+            c += _kept(gx, gy, i, j, gx[1][i] + gy[1][j] - cost, te, p)
+        if n and not _kept(gx, gy, i, best[i], _score(gx, gy, i, best[i], p), te, p):
             c += 1
         counts[i + 1] = c
     ptr = np.cumsum(counts)
@@ -119,12 +132,12 @@ def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te):
     for i in prange(K):
         cand = np.empty(wmax, dtype=np.int64)
         n = _row_candidates(parent[i], cptr, cidx, child_ptr, child_idx, cand)
-        p = ptr[i]
+        w = ptr[i]
         for t in range(n):
             j = cand[t]
-            if j == best[i] or _kept(gx, gy, i, j, _score(gx, gy, i, j), te):
-                idx[p] = j
-                p += 1
+            if j == best[i] or _kept(gx, gy, i, j, _score(gx, gy, i, j, p), te, p):
+                idx[w] = j
+                w += 1
         idx[ptr[i] : ptr[i + 1]].sort()
     return ptr, idx, best
 
@@ -196,7 +209,7 @@ def union(ptr_a, idx_a, ptr_b, idx_b):
 
 
 @njit(cache=True)
-def dense_blocks(gx, gy, te):
+def dense_blocks(gx, gy, te, p):
     """Kept blocks among all Kx x Ky pairs: the rule, the best of every row and the best
     of every column. Returns the CSR (ptr, idx).
 
@@ -209,8 +222,8 @@ def dense_blocks(gx, gy, te):
     for I in range(Kx):
         top, arg = -np.inf, 0
         for J in range(Ky):
-            cost = _cost(gx, gy, I, J)
-            keep[I, J] = _kept(gx, gy, I, J, gx[1][I] + gy[1][J] - cost, te)
+            cost = _cost(gx, gy, I, J, p)
+            keep[I, J] = _kept(gx, gy, I, J, gx[1][I] + gy[1][J] - cost, te, p)
             row, col = _partner(gy, J, cost), _partner(gx, I, cost)
             if row > top:
                 top, arg = row, J
@@ -225,11 +238,11 @@ def dense_blocks(gx, gy, te):
     ptr = np.cumsum(counts)
     idx = np.empty(ptr[-1], dtype=np.int64)
     for I in range(Kx):
-        p = ptr[I]
+        w = ptr[I]
         for J in range(Ky):
             if keep[I, J]:
-                idx[p] = J
-                p += 1
+                idx[w] = J
+                w += 1
     return ptr, idx
 
 

@@ -97,14 +97,17 @@ class Level:
     temperatures: list[float]
 
 
-def plan_levels(hx: Hierarchy, hy: Hierarchy, schedule: list[float], block: int) -> list[Level]:
+def plan_levels(
+    hx: Hierarchy, hy: Hierarchy, schedule: list[float], block: int, p: int = 2
+) -> list[Level]:
     """The levels: the ``top`` grid (online kernels), every ``LEVEL_STEP``-th grid below
     while its entities hold at least ``MIN_POINTS_PER_ENTITY`` points, then the points.
 
-    A grid-c level takes the temperatures eps > s_c^2 / JUMP (cells up to twice the
-    blur); the points take the rest, always at least the last one. The points' blocks
-    are the coarsest grid with at most ``block`` points per cell on average; a grid
-    level's blocks are ``BLOCK_STEP`` grids coarser.
+    A grid-c level takes the temperatures whose blur :math:`\\varepsilon^{1/p}` exceeds
+    :math:`s_c / \\sqrt{\\text{JUMP}}` (cells up to twice the blur); the points take the
+    rest, always at least the last one. The points' blocks are the coarsest grid with at
+    most ``block`` points per cell on average; a grid level's blocks are ``BLOCK_STEP``
+    grids coarser.
     """
     n = min(hx.x.shape[0], hy.x.shape[0])
     counts = [max(gx.count, gy.count) for gx, gy in zip(hx.grids, hy.grids, strict=True)]
@@ -118,7 +121,7 @@ def plan_levels(hx: Hierarchy, hy: Hierarchy, schedule: list[float], block: int)
     levels, start = [], 0
     for c in clouds:
         stop = start
-        while stop < len(schedule) - 1 and schedule[stop] > hx.sides[c] ** 2 / JUMP:
+        while stop < len(schedule) - 1 and schedule[stop] ** (2 / p) > hx.sides[c] ** 2 / JUMP:
             stop += 1
         # The coarse stage always starts the schedule (it may share its last temperature
         # with the points when the blur is larger than its cells).
