@@ -28,7 +28,7 @@ def test_the_same_shapes_run_again_and_again_never_hang(client, monkeypatch):
     # right after run_tasks released it reused its key, and the workers' release of the
     # old data could arrive after the new data. The scheduler then placed the tasks next
     # to data that was gone, and they waited forever (seen once in two suite runs; in a
-    # loop like this one it hung within 1 to 7 rounds, 3 runs of 3).
+    # loop like this one it hung at the 2nd to 8th call, 3 loops of 3).
     g = torch.Generator().manual_seed(0)
     shapes = [PointCloud(torch.randn(6, 2, generator=g, dtype=torch.float64)) for _ in range(5)]
     tasks = [Task(k, str.format, (BOTH,), [k, (k + 1) % 5]) for k in range(5)]
