@@ -26,7 +26,7 @@ endef
 $(STAMP): pyproject.toml
 	$(venv_with_torch)
 	$(PIP) install -q -e ".[dev]"
-	$(PY) -m brenier.warmup  # compile and cache the numba kernels now, not at the first call
+	$(PY) -m brenier.warmup --jobs 2  # compile and cache the numba kernels and KeOps formulas now
 	touch $(STAMP) $(DEMO_STAMP)
 
 # What `make demo` needs, and less, so that it finishes soon on a fresh clone: the

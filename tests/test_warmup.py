@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from brenier.warmup import ALL, DEMO, main, warm_up
+from brenier.warmup import ALL, DEMO, _keops, main, warm_up
 
 MAKEFILE = Path(__file__).parents[1] / "Makefile"
 
@@ -28,6 +29,7 @@ def test_make_setup_compiles_the_kernels_before_marking_the_venv_installed():
     install, warm, stamp = _order(lines, "install -q -e", "-m brenier.warmup", "touch $(STAMP)")
     assert install < warm < stamp
     assert '".[dev]"' in lines[install] and "--only" not in lines[warm]
+    assert "--jobs 2" in lines[warm]  # the KeOps formulas next to the numba kernels
     # the full install covers the demo: `make test` then `make demo` installs nothing more
     assert "$(DEMO_STAMP)" in lines[stamp]
 
@@ -44,6 +46,23 @@ def test_make_demo_installs_the_demo_extra_and_compiles_the_demo_kernels():
 def test_the_demo_group_is_part_of_every_path():
     assert set(DEMO) < set(ALL)
     assert "auction 3D float64" in DEMO and "online p=1 float32" not in DEMO
+
+
+def test_keops_formulas_are_compiled_at_setup_where_pykeops_is_installed():
+    # a fresh virtual environment compiled them inside the suite (233 s measured)
+    has_pykeops = importlib.util.find_spec("pykeops") is not None
+    assert ("keops" in ALL) == has_pykeops and "keops" not in DEMO
+    if has_pykeops:
+        assert next(iter(ALL)) == "keops"  # the longest path first: --jobs 2 overlaps it
+
+
+def test_a_keops_failure_prints_a_line_and_never_fails_the_setup(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "pykeops", None)  # `import pykeops...` fails
+    monkeypatch.setitem(sys.modules, "pykeops.torch", None)
+    _keops()
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and out[0].startswith("[brenier] KeOps formulas not compiled (")
+    assert "brenier[keops]" in out[0] and "first use" in out[0]
 
 
 @pytest.mark.parametrize(
@@ -71,6 +90,7 @@ def test_warm_up_covers_every_compiled_path_and_is_cached():
     warm_up()
     seconds = warm_up()  # the second time from numba's cache
     assert {"online p=1 float32", "multiscale p=2 float64", "auction 3D float32"} <= set(seconds)
+    seconds.pop("keops", None)  # KeOps loads its compiled modules: ~5 s
     assert max(seconds.values()) < 5  # compiling one path took 5-25 s
 
 

@@ -9,14 +9,21 @@ an install spent ~25 s compiling, silently (the demo's first row, the first
     python -m brenier.warmup --only demo --jobs 2  # those of `brenier demo` (make demo)
 
 Each path is one small problem that makes numba compile one family of kernels for one
-dtype. Numba compiles in the calling process, one function at a time, and its cache is
-one pair of files per function (written atomically), so ``--jobs N`` compiles the paths
+dtype. Where pykeops is installed, the ``keops`` path compiles the KeOps formulas that
+the fast test suite and a first ``backend="keops"`` solve use (KeOps caches them per
+virtual environment: each new one, e.g. a fresh clone's, compiled them again inside the
+suite, about 4 minutes on two cores); a failure there prints a line and leaves the
+formulas to be compiled at their first use, it never fails the setup.
+
+Numba compiles in the calling process, one function at a time, and its cache is one
+pair of files per function (written atomically), so ``--jobs N`` compiles the paths
 in N processes at once; a kernel compiled by two of them is merely compiled twice.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import multiprocessing
 import time
 from collections.abc import Callable, Sequence
@@ -44,6 +51,32 @@ def _solve(backend: str, p: int, n: int, dtype: torch.dtype, grad: bool) -> None
     elif backend == "online":  # the demo's Brenier map, drawn from an online solve
         with torch.no_grad():
             result.transport_map(x)
+
+
+def _multiscale(dtype: torch.dtype, grad: bool) -> None:
+    """The multiscale solve; with ``grad`` (``all``) also its truncation down a chain of
+    nested grids (``select_blocks``: many clusters, as 10^5 points have) and the block
+    kernel's softmax-weighted sum (``planvec``), which the suite compiled before."""
+    _solve("multiscale", 2, 300, dtype, grad)
+    if not grad:
+        return
+    import brenier
+    from brenier.kernels.block_sparse import (
+        BlockSparsePair,
+        BlockSparsity,
+        MultiscaleBackend,
+        SortedPair,
+    )
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = (torch.rand(n, 3, generator=gen, dtype=dtype) for n in (300, 250))
+    brenier.solve(x, y, blur=0.05, backend=MultiscaleBackend(clusters=8, block_size=8))
+    full = SortedPair(torch.arange(300), torch.arange(300), torch.arange(250),
+                      BlockSparsity.full(300, 250))  # fmt: skip
+    with torch.no_grad():
+        BlockSparsePair(x[None], y[None], (full,)).softmax_sum(
+            0.3, torch.zeros(1, 250, dtype=dtype), y[None]
+        )
 
 
 def _grid(dtype: torch.dtype, grad: bool) -> None:
@@ -78,21 +111,63 @@ def _fields() -> None:
         gaussian_sums(centers, centers, torch.ones(50), centers, 0.2, precisions)
 
 
+def _keops() -> None:
+    """The KeOps formulas (one per reduction, gradient, dtype, dimension, cost, and for
+    one point each) of a first solve and of ``make test``: a float32 solve in 3D with its
+    gradient; the softmin of each cost in float64 3D with its gradient in x
+    (``tests/kernels/test_keops.py``); one point each (every operand a KeOps parameter);
+    the softmax-weighted sum of the transport map, float64 2D."""
+    try:
+        import brenier
+        from brenier.kernels import KeOpsPair
+
+        gen = torch.Generator().manual_seed(0)
+        x = torch.rand(20, 3, generator=gen).requires_grad_()
+        brenier.solve(
+            x, torch.rand(30, 3, generator=gen), blur=0.1, backend="keops"
+        ).value.backward()
+        for p in (1, 2):
+            x64 = torch.randn(2, 30, 3, generator=gen, dtype=torch.float64).requires_grad_()
+            y64 = torch.randn(2, 40, 3, generator=gen, dtype=torch.float64)
+            KeOpsPair(x64, y64, p=p).softmin(
+                0.3, torch.zeros(2, 40, dtype=torch.float64)
+            ).sum().backward()
+        one = torch.rand(1, 1, 3, generator=gen)
+        KeOpsPair(one, one + 1, p=2).softmin(10.0, torch.zeros(1, 1))
+        x2, y2 = (torch.randn(1, n, 2, generator=gen, dtype=torch.float64) for n in (20, 25))
+        KeOpsPair(x2, y2, p=2).softmax_sum(0.5, torch.zeros(1, 25, dtype=torch.float64), y2)
+    except Exception as error:  # a missing compiler, a broken pykeops: never fail the setup
+        first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+        print(
+            f"[brenier] KeOps formulas not compiled ({type(error).__name__}: {first}); "
+            "backend='keops' will compile them at its first use."
+        )
+
+
+def _has_pykeops() -> bool:
+    return importlib.util.find_spec("pykeops") is not None
+
+
 def _paths(grad: bool, dtypes: Sequence[str]) -> dict[str, Callable[[], None]]:
     paths: dict[str, Callable[[], None]] = {}
     for name in dtypes:
         dtype = DTYPES[name]
         for dim in (2, 3):
             paths[f"auction {dim}D {name}"] = partial(_auction, dim, dtype)
-        for backend, p, n in (("multiscale", 2, 300), ("online", 2, 40), ("online", 1, 40)):
-            paths[f"{backend} p={p} {name}"] = partial(_solve, backend, p, n, dtype, grad)
+        paths[f"multiscale p=2 {name}"] = partial(_multiscale, dtype, grad)
+        for p in (2, 1):
+            paths[f"online p={p} {name}"] = partial(_solve, "online", p, 40, dtype, grad)
         paths[f"grid {name}"] = partial(_grid, dtype, grad)
     paths["registration fields"] = _fields
     return paths
 
 
-#: Every compiled path, with gradients: what ``make setup`` (and so ``make test``) needs.
-ALL = _paths(grad=True, dtypes=("float32", "float64"))
+#: Every compiled path, with gradients: what ``make setup`` (and so ``make test``) needs;
+#: the KeOps formulas first (the longest), where pykeops is installed.
+ALL = {
+    **({"keops": _keops} if _has_pykeops() else {}),
+    **_paths(grad=True, dtypes=("float32", "float64")),
+}
 
 #: The kernels ``brenier demo`` calls (read off the numba cache a cold demo wrote): the
 #: 3D auction of its exact cost, the online and multiscale Sinkhorn in float64 (the
@@ -149,7 +224,8 @@ def warm_up(only: str = "all", jobs: int = 1) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
-        prog="python -m brenier.warmup", description="Compile and cache the numba kernels."
+        prog="python -m brenier.warmup",
+        description="Compile and cache the numba kernels (and KeOps formulas, with pykeops).",
     )
     parser.add_argument(
         "--only",
@@ -165,8 +241,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         parser.error(f"--jobs {args.jobs}: expected a positive integer.")
     start = time.perf_counter()
     seconds = warm_up(args.only, args.jobs)
+    keops = " and KeOps formulas" if "keops" in seconds else ""
     print(
-        f"[brenier] numba kernels compiled and cached ({len(seconds)} paths of "
+        f"[brenier] numba kernels{keops} compiled and cached ({len(seconds)} paths of "
         f"{args.only!r}, {args.jobs} process(es), {time.perf_counter() - start:.1f} s)"
     )
 

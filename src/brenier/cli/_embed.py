@@ -86,6 +86,14 @@ Workers = Annotated[
     typer.Option("--workers", min=1, help="Processes of the local cluster (default: cores).",
                  show_default=False),
 ]  # fmt: skip
+StallTimeout = Annotated[
+    float,
+    typer.Option(
+        "--stall-timeout",
+        help="Give up (exit 1, naming the unfinished blocks) when no block has finished "
+        "for this many seconds.",
+    ),
+]
 CheckpointDir = Annotated[
     Path | None,
     typer.Option(
@@ -114,6 +122,7 @@ def embed(
     seed: Seed = 0,
     scheduler: Scheduler = None,
     workers: Workers = None,
+    stall_timeout: StallTimeout = 3600.0,
     checkpoint: CheckpointDir = None,
     resume: Resume = False,
     json: Json = False,
@@ -140,7 +149,7 @@ def embed(
     }  # fmt: skip
     common: dict[str, Any] = {"blur": blur, "reach": reach, "tol": tol, "backend": backend,
               "scheduler": scheduler, "workers": workers, "names": names,
-              "progress": wanted(quiet)}  # fmt: skip
+              "progress": wanted(quiet), "stall_timeout": stall_timeout}  # fmt: skip
     with computing():
         if linearized:
             result: Any = linearized_embedding(clouds, **common)

@@ -44,6 +44,13 @@ class Block:
     def key(self) -> str:
         return f"block-{self.I:05d}-{self.J:05d}"
 
+    def __str__(self) -> str:
+        """How messages name the block: its shapes (rows x columns)."""
+        return (
+            f"block ({self.I}, {self.J}) of shapes {self.rows.start}-{self.rows.stop - 1} x "
+            f"{self.cols.start}-{self.cols.stop - 1}"
+        )
+
     def pairs(self) -> Iterator[tuple[int, int]]:
         """The pairs (i, j), i < j, of the block, row by row."""
         for i in self.rows:

@@ -11,6 +11,14 @@ the shapes it needs, so a shape travels to a worker once however many pairs use 
 Dask reruns the tasks of a lost worker by itself, except those whose inputs were
 *scattered* data held only by that worker: those are cancelled. :func:`run_tasks` then
 scatters the lost shapes again and resubmits the task, up to ``retries`` times.
+
+Every scatter gets fresh keys (``hash=False``). With Dask's default (keys hashed from
+the object), scattering an object again right after the previous call released it
+reuses its key, and the workers' release of the old data can arrive after the new data
+(two channels, no order between them): the scheduler then believes a worker holds a
+shape that it dropped, and the tasks that need it wait forever. :func:`run_tasks` also
+never waits silently: when no task has finished for ``stall_timeout`` seconds it raises
+a ``TimeoutError`` that names the unfinished tasks.
 """
 
 from __future__ import annotations
@@ -27,6 +35,14 @@ from ..._validation import PREFIX
 
 #: Called after each finished task with (finished, total).
 ProgressCallback = Callable[[int, int], None]
+
+#: Default of ``stall_timeout``: seconds without any finished task before
+#: :func:`run_tasks` gives up (an hour: a block of 16 x 16 solves of large shapes on one
+#: worker may take tens of minutes; a healthy cluster finishes a task far sooner).
+STALL_TIMEOUT = 3600.0
+
+#: How often :func:`run_tasks` looks for finished tasks while none is ready (seconds).
+POLL = 0.02
 
 
 def require_distributed() -> Any:
@@ -150,6 +166,23 @@ def _lost(error: BaseException) -> bool:
     return isinstance(error, (FutureCancelledError, KilledWorker, CommClosedError))
 
 
+def check_stall_timeout(stall_timeout: float | None) -> float | None:
+    """``stall_timeout`` checked at the API boundary: None or a positive number of seconds."""
+    if stall_timeout is None:
+        return None
+    if (
+        not isinstance(stall_timeout, (int, float))
+        or isinstance(stall_timeout, bool)
+        or not stall_timeout > 0
+        or stall_timeout != stall_timeout
+    ):
+        raise ValueError(
+            f"{PREFIX} `stall_timeout` must be a positive number of seconds or None (no "
+            f"limit), got {stall_timeout!r}."
+        )
+    return float(stall_timeout)
+
+
 def run_tasks(
     client: Any,
     shapes: Sequence[Any],
@@ -158,22 +191,25 @@ def run_tasks(
     *,
     retries: int = 3,
     progress: ProgressCallback | None = None,
+    stall_timeout: float | None = STALL_TIMEOUT,
 ) -> RunStats:
     """Runs ``tasks`` on the cluster, calling ``on_result`` on the client as each ends.
 
-    The shapes that the tasks need are scattered once. A task lost with a worker is
-    submitted again (its lost shapes scattered again) at most ``retries`` times; an
-    error raised by a task itself (a bad option, a failed solve) is raised here, as it
-    was raised in the worker, without Dask's frames.
+    The shapes that the tasks need are scattered once, under fresh keys (module
+    docstring). A task lost with a worker is submitted again (its lost shapes scattered
+    again) at most ``retries`` times; an error raised by a task itself (a bad option, a
+    failed solve) is raised here, as it was raised in the worker, without Dask's frames.
+
+    Raises:
+        TimeoutError: no task finished for ``stall_timeout`` seconds (None: no limit);
+            the message names the unfinished tasks. The unfinished tasks are cancelled.
     """
     from distributed import as_completed
 
+    stall_timeout = check_stall_timeout(stall_timeout)
     start = time.perf_counter()
     stats = RunStats()
-    needed = sorted({i for task in tasks for i in task.needs})
-    futures: dict[int, Any] = dict(
-        zip(needed, client.scatter([shapes[i] for i in needed]), strict=True)
-    )
+    futures = _scatter_once(client, shapes, sorted({i for task in tasks for i in task.needs}))
 
     def submit(task: Task) -> Any:
         args = [futures[i] for i in task.needs]
@@ -183,39 +219,75 @@ def run_tasks(
     attempts = dict.fromkeys(range(len(tasks)), 0)
     index = {id(task): k for k, task in enumerate(tasks)}
     iterator = as_completed(list(pending), loop=client.loop)
+    last = time.monotonic()
     try:
-        for future in iterator:
-            task = pending.pop(future)
-            try:
-                result = future.result()
-            except Exception as error:
-                if not _lost(error):
-                    raise error.with_traceback(None) from None
-                k = index[id(task)]
-                attempts[k] += 1
-                if attempts[k] > retries:
-                    raise RuntimeError(
-                        f"{PREFIX} task {task.key} was lost with its worker {attempts[k]} "
-                        "times; the cluster is unstable (out of memory?). Rerun with a "
-                        "checkpoint and resume=True to keep the finished blocks."
-                    ) from error
-                _rescatter(client, shapes, futures, task.needs)
-                stats.resubmitted += 1
-                stats.lost.append(str(task.key))
-                again = submit(task)
-                pending[again] = task
-                iterator.add(again)
+        while not iterator.is_empty():
+            batch = iterator.next_batch(block=False)
+            if not batch:
+                idle = time.monotonic() - last
+                if stall_timeout is not None and idle > stall_timeout:
+                    raise _stalled(list(pending.values()), stall_timeout, stats, len(tasks))
+                time.sleep(POLL)
                 continue
-            on_result(task, result)
-            stats.finished += 1
-            if progress is not None:
-                progress(stats.finished, len(tasks))
+            last = time.monotonic()
+            for future in batch:
+                task = pending.pop(future)
+                try:
+                    result = future.result()
+                except Exception as error:
+                    if not _lost(error):
+                        raise error.with_traceback(None) from None
+                    k = index[id(task)]
+                    attempts[k] += 1
+                    if attempts[k] > retries:
+                        raise RuntimeError(
+                            f"{PREFIX} task {task.key} was lost with its worker {attempts[k]} "
+                            "times; the cluster is unstable (out of memory?). Rerun with a "
+                            "checkpoint and resume=True to keep the finished blocks."
+                        ) from error
+                    _rescatter(client, shapes, futures, task.needs)
+                    stats.resubmitted += 1
+                    stats.lost.append(str(task.key))
+                    again = submit(task)
+                    pending[again] = task
+                    iterator.add(again)
+                    continue
+                on_result(task, result)
+                stats.finished += 1
+                if progress is not None:
+                    progress(stats.finished, len(tasks))
     finally:
         for future in pending:
             future.cancel()
         client.cancel(list(futures.values()))
     stats.seconds = time.perf_counter() - start
     return stats
+
+
+def _stalled(unfinished: list[Task], limit: float, stats: RunStats, total: int) -> TimeoutError:
+    names = ", ".join(str(task.key) for task in unfinished[:5])
+    more = f" and {len(unfinished) - 5} more" if len(unfinished) > 5 else ""
+    return TimeoutError(
+        f"{PREFIX} no task finished on the Dask cluster for {limit:g} s (stall_timeout); "
+        f"{stats.finished} of {total} finished, unfinished: {names}{more}. The cluster may "
+        "be stalled (a worker paused for memory, a lost shape) or a task may take longer "
+        "than the limit: check the cluster's dashboard, then rerun (brenier.pairwise: with "
+        "checkpoint= and resume=True to keep the finished blocks), with smaller tasks "
+        "(block_size, chunk_size) or a larger stall_timeout (None: no limit)."
+    )
+
+
+def _scatter_once(client: Any, shapes: Sequence[Any], needed: list[int]) -> dict[int, Any]:
+    """One future per shape index; one scatter, under a fresh key, per distinct object (the
+    linearised embedding's template is also one of the shapes: the worker gets one object,
+    as the caller had)."""
+    first: dict[int, int] = {}
+    for i in needed:
+        first.setdefault(id(shapes[i]), i)
+    distinct = sorted(set(first.values()))
+    scattered = client.scatter([shapes[i] for i in distinct], hash=False) if distinct else []
+    by_index = dict(zip(distinct, scattered, strict=True))
+    return {i: by_index[first[id(shapes[i])]] for i in needed}
 
 
 def _rescatter(

@@ -39,8 +39,10 @@ from ...geometry import Geometry
 from ...kernels import KernelBackend
 from ...transport import bures_wasserstein
 from ._cluster import (
+    STALL_TIMEOUT,
     ProgressCallback,
     Task,
+    check_stall_timeout,
     dask_client,
     progress_callback,
     run_tasks,
@@ -168,6 +170,7 @@ def linearized_embedding(
     chunk_size: int | None = None,
     retries: int = 3,
     progress: bool | ProgressCallback | None = None,
+    stall_timeout: float | None = STALL_TIMEOUT,
 ) -> LinearizedEmbedding:
     """The linearised OT embedding of a collection (module docstring): n solves on Dask.
 
@@ -182,7 +185,9 @@ def linearized_embedding(
             reference points (:meth:`~brenier.OTResult.transport_map`, free of the
             blur's shrinkage), or ``"barycentric"``
             (:meth:`~brenier.OTResult.barycentric_projection`).
-        scheduler, workers, retries, progress: as in :func:`brenier.pairwise`.
+        scheduler, workers, retries, progress, stall_timeout: as in
+            :func:`brenier.pairwise` (``stall_timeout``: seconds without any finished
+            chunk before a ``TimeoutError``; default an hour, ``None``: no limit).
         chunk_size: shapes per task (default: about 4 tasks per worker, at most 16).
 
     Returns:
@@ -210,6 +215,7 @@ def linearized_embedding(
         blur=blur, reach=reach, p=2, scaling=scaling, tol=tol, max_iter=max_iter,
         backend=backend, diameter=None,
     )  # fmt: skip
+    stall_timeout = check_stall_timeout(stall_timeout)
     ref, index = _reference(reference, collection)
     if reach is None and index is None:
         check_masses(collect([collection.shapes[0], ref], ["shape 0", "reference"]))
@@ -238,7 +244,7 @@ def linearized_embedding(
         callback, close = progress_callback(progress, "linearised OT", len(tasks))
         try:
             run_tasks(client, [*collection.shapes, ref], tasks, on_result, retries=retries,
-                      progress=callback)  # fmt: skip
+                      progress=callback, stall_timeout=stall_timeout)  # fmt: skip
         finally:
             close()
     w = ref.weights[0].detach().cpu().double().numpy()

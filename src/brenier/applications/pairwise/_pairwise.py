@@ -19,8 +19,10 @@ from ...kernels import KernelBackend, get_backend
 from ...solvers import solve
 from ._blocks import FORMAT, Block, Checkpoint, blocks, default_block_size, fill
 from ._cluster import (
+    STALL_TIMEOUT,
     ProgressCallback,
     Task,
+    check_stall_timeout,
     dask_client,
     progress_callback,
     run_tasks,
@@ -134,6 +136,7 @@ def pairwise(
     resume: bool = False,
     retries: int = 3,
     progress: bool | ProgressCallback | None = None,
+    stall_timeout: float | None = STALL_TIMEOUT,
 ) -> PairwiseResult:
     """The symmetric matrix of debiased Sinkhorn divergences among shapes, on Dask.
 
@@ -169,6 +172,10 @@ def pairwise(
         retries: times a task lost with its worker is submitted again.
         progress: a progress bar over blocks on stderr (``None``: only when stderr is a
             terminal), or a callable ``(finished, total)`` called after each block.
+        stall_timeout: seconds without any finished block before giving up with a
+            ``TimeoutError`` (default an hour; ``None``: no limit). A stalled cluster
+            never hangs the call; with a ``checkpoint``, ``resume=True`` keeps the
+            blocks finished before.
 
     Returns:
         A :class:`PairwiseResult`; ``np.asarray(result)`` is the matrix.
@@ -176,6 +183,8 @@ def pairwise(
     Raises:
         ValueError / TypeError: a bad shape, named by its index and name, or a bad option,
             before any Dask work; an error of a solve names its pair.
+        TimeoutError: no block finished for ``stall_timeout`` seconds (the message names
+            the unfinished blocks).
 
     Shapes:
         n shapes -> matrix (n, n).
@@ -201,6 +210,7 @@ def pairwise(
         raise ValueError(f"{PREFIX} `block_size` must be a positive integer, got {block_size!r}.")
     if resume and checkpoint is None:
         raise ValueError(f"{PREFIX} resume=True needs the `checkpoint` directory to resume.")
+    stall_timeout = check_stall_timeout(stall_timeout)
     n = len(collection)
     digest = fingerprint(collection, _fingerprint_options(options))
     old = None if checkpoint is None else Checkpoint.previous(checkpoint, digest, resume=resume)
@@ -220,7 +230,7 @@ def pairwise(
             if size is None:
                 job.plan(default_block_size(n, threads))
             static = (options, task_threads(scheduler))
-            resubmitted = _solve_blocks(client, job, static, retries, progress)
+            resubmitted = _solve_blocks(client, job, static, retries, progress, stall_timeout)
     _warn_not_ok(job.ok, collection)
     return PairwiseResult(
         matrix=job.matrix, names=collection.names, ok=job.ok, blocks=len(job.blocks),
@@ -275,7 +285,7 @@ class _Job:
 
 def _solve_blocks(
     client: Any, job: _Job, static: tuple[Any, ...], retries: int,
-    progress: bool | ProgressCallback | None,
+    progress: bool | ProgressCallback | None, stall_timeout: float | None,
 ) -> int:  # fmt: skip
     """Runs the missing blocks; returns how many tasks were submitted again."""
     labels = [job.collection.label(i) for i in range(len(job.collection))]
@@ -287,8 +297,9 @@ def _solve_blocks(
     callback, close = progress_callback(progress, "pairwise OT", len(tasks))
     try:
         stats = run_tasks(
-            client, job.collection.shapes, tasks, job.finished, retries=retries, progress=callback
-        )
+            client, job.collection.shapes, tasks, job.finished, retries=retries,
+            progress=callback, stall_timeout=stall_timeout,
+        )  # fmt: skip
     finally:
         close()
     return stats.resubmitted
