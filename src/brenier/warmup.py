@@ -56,7 +56,8 @@ def _solve(backend: str, p: int, n: int, dtype: torch.dtype, grad: bool) -> None
 def _multiscale(dtype: torch.dtype, grad: bool) -> None:
     """The multiscale solve; with ``grad`` (``all``) also its truncation down a chain of
     nested grids (``select_blocks``: many clusters, as 10^5 points have) and the block
-    kernel's softmax-weighted sum (``planvec``), which the suite compiled before."""
+    kernel's softmax-weighted sum (``planvec``) with its backward, which the suite
+    compiled before."""
     _solve("multiscale", 2, 300, dtype, grad)
     if not grad:
         return
@@ -73,10 +74,10 @@ def _multiscale(dtype: torch.dtype, grad: bool) -> None:
     brenier.solve(x, y, blur=0.05, backend=MultiscaleBackend(clusters=8, block_size=8))
     full = SortedPair(torch.arange(300), torch.arange(300), torch.arange(250),
                       BlockSparsity.full(300, 250))  # fmt: skip
-    with torch.no_grad():
-        BlockSparsePair(x[None], y[None], (full,)).softmax_sum(
-            0.3, torch.zeros(1, 250, dtype=dtype), y[None]
-        )
+    v = y[None].clone().requires_grad_()  # planvec and the fused backward
+    BlockSparsePair(x[None], y[None], (full,)).softmax_sum(
+        0.3, torch.zeros(1, 250, dtype=dtype), v
+    ).sum().backward()
 
 
 def _grid(dtype: torch.dtype, grad: bool) -> None:
