@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from brenier.warmup import ALL, DEMO, main, warm_up
+from brenier.warmup import ALL, DEMO, DEMO_PARTS, main, warm_up
 
 MAKEFILE = Path(__file__).parents[1] / "Makefile"
 
@@ -41,9 +41,15 @@ def test_make_demo_installs_the_demo_extra_and_compiles_the_demo_kernels():
     assert "\ndemo: $(DEMO_STAMP)\n" in MAKEFILE.read_text()
 
 
-def test_the_demo_group_is_part_of_every_path():
-    assert set(DEMO) < set(ALL)
-    assert "auction 3D float64" in DEMO and "online p=1 float32" not in DEMO
+def test_the_demo_group_is_made_of_paths_of_every_path():
+    parts = [part for names in DEMO_PARTS.values() for part in names]
+    assert set(DEMO) == set(DEMO_PARTS) and set(parts) < set(ALL)
+    assert len(parts) == len(set(parts))  # no path twice, so no kernel compiled twice
+    assert "auction 3D float64" in parts and "online p=1 float32" not in parts
+    # the Sinkhorn paths of one dtype share their kernels: one process compiles them
+    for dtype in ("float32", "float64"):
+        assert any({f"multiscale p=2 {dtype}", f"online p=2 {dtype}"} <= set(names)
+                   for names in DEMO_PARTS.values())  # fmt: skip
 
 
 @pytest.mark.parametrize(
