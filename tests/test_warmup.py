@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -117,3 +118,28 @@ def test_the_demo_needs_no_kernel_beyond_the_demo_warm_up():
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {}
+
+
+def test_several_processes_run_every_path_once_and_this_process_takes_its_share(monkeypatch):
+    """The scheduling of ``jobs > 1``, with threads standing in for the processes."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import brenier.warmup as warmup
+
+    ran: list[tuple[str, str]] = []
+
+    def path(name: str, seconds: float) -> None:
+        time.sleep(seconds)
+        ran.append((name, threading.current_thread().name))
+
+    group = {f"p{k}": partial(path, f"p{k}", s) for k, s in enumerate((0.3, 0.05, 0.05, 0.05))}
+    monkeypatch.setitem(warmup.GROUPS, "fake", group)
+    monkeypatch.setattr(
+        warmup, "ProcessPoolExecutor", lambda n, mp_context: ThreadPoolExecutor(n, "worker")
+    )
+    seconds = warm_up(only="fake", jobs=2)
+    assert list(seconds) == list(group) and sorted(name for name, _ in ran) == list(group)
+    # p0 went to the other process; this one ran the short paths meanwhile
+    assert dict(ran)["p0"].startswith("worker") and dict(ran)["p1"] == "MainThread"
