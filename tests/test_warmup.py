@@ -6,11 +6,12 @@ import importlib.util
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import pytest
 
-from brenier.warmup import ALL, DEMO, _keops, main, warm_up
+from brenier.warmup import ALL, DEMO, DEMO_PARTS, _keops, main, warm_up
 
 MAKEFILE = Path(__file__).parents[1] / "Makefile"
 
@@ -43,9 +44,15 @@ def test_make_demo_installs_the_demo_extra_and_compiles_the_demo_kernels():
     assert "\ndemo: $(DEMO_STAMP)\n" in MAKEFILE.read_text()
 
 
-def test_the_demo_group_is_part_of_every_path():
-    assert set(DEMO) < set(ALL)
-    assert "auction 3D float64" in DEMO and "online p=1 float32" not in DEMO
+def test_the_demo_group_is_made_of_paths_of_every_path():
+    parts = [part for names in DEMO_PARTS.values() for part in names]
+    assert set(DEMO) == set(DEMO_PARTS) and set(parts) < set(ALL)
+    assert len(parts) == len(set(parts))  # no path twice, so no kernel compiled twice
+    assert "auction 3D float64" in parts and "online p=1 float32" not in parts
+    # the Sinkhorn paths of one dtype share their kernels: one process compiles them
+    for dtype in ("float32", "float64"):
+        assert any({f"multiscale p=2 {dtype}", f"online p=2 {dtype}"} <= set(names)
+                   for names in DEMO_PARTS.values())  # fmt: skip
 
 
 def test_keops_formulas_are_compiled_at_setup_where_pykeops_is_installed():
@@ -131,3 +138,28 @@ def test_the_demo_needs_no_kernel_beyond_the_demo_warm_up():
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout.strip().splitlines()[-1]) == {}
+
+
+def test_several_processes_run_every_path_once_and_this_process_takes_its_share(monkeypatch):
+    """The scheduling of ``jobs > 1``, with threads standing in for the processes."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    import brenier.warmup as warmup
+
+    ran: list[tuple[str, str]] = []
+
+    def path(name: str, seconds: float) -> None:
+        time.sleep(seconds)
+        ran.append((name, threading.current_thread().name))
+
+    group = {f"p{k}": partial(path, f"p{k}", s) for k, s in enumerate((0.3, 0.05, 0.05, 0.05))}
+    monkeypatch.setitem(warmup.GROUPS, "fake", group)
+    monkeypatch.setattr(
+        warmup, "ProcessPoolExecutor", lambda n, mp_context: ThreadPoolExecutor(n, "worker")
+    )
+    seconds = warm_up(only="fake", jobs=2)
+    assert list(seconds) == list(group) and sorted(name for name, _ in ran) == list(group)
+    # p0 went to the other process; this one ran the short paths meanwhile
+    assert dict(ran)["p0"].startswith("worker") and dict(ran)["p1"] == "MainThread"

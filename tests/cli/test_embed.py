@@ -99,6 +99,8 @@ def test_bad_files_are_named(cli, family, tmp_path):
     e = tmp_path / "e.csv"
     nowhere = ("--scheduler", "tcp://127.0.0.1:9")
     assert_one_line_error(cli("embed", *family, junk, "-o", e, *nowhere), 2, "junk.npy")
+    missing = tmp_path / "missing.npy"
+    assert_one_line_error(cli("embed", *family, missing, "-o", e, *nowhere), 2, "missing.npy")
     assert_one_line_error(cli("embed", *family, flat, "-o", e, *nowhere), 2, "same D")
     e.write_text("exists")
     assert_one_line_error(cli("embed", *family, "-o", e, *nowhere), 2, "--force")

@@ -11,6 +11,16 @@ def test_bundled_examples_load_with_expected_sizes():
     assert v.shape == (35002, 3) and f.shape == (70000, 3)
 
 
+def test_bundled_examples_are_parsed_once_and_handed_out_as_copies():
+    v, f = load_example("demosthenes")
+    first = v.copy()
+    v += 1.0  # the caller's arrays are its own
+    f[:] = 0
+    again, faces = load_example("demosthenes")
+    assert np.array_equal(again, first) and faces.max() > 0
+    assert again is not v and not np.shares_memory(again, v)
+
+
 def test_unknown_example_is_a_clear_error():
     with pytest.raises(ValueError, match="unknown example"):
         load_example("venus")

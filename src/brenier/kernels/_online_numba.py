@@ -170,7 +170,8 @@ def row_lse(xi, yT, hb, c, p, tmp):
     exp(m_old - m_new). Terms below m are never a problem: the term at m is 1.
     """
     M = yT.shape[1]
-    _fill(xi, yT, hb, 0, 1, c, p, tmp, tmp)
+    first = M - M  # an int64: the literal 0 would compile _fill once more, for literals
+    _fill(xi, yT, hb, first, first + 1, c, p, tmp, tmp)
     m = tmp[0]
     s = c - c
     for j0 in range(0, M, BLOCK):

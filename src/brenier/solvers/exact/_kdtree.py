@@ -34,7 +34,12 @@ LEAF_SIZE = 8
 
 @njit(cache=True)
 def build_tree(Y: np.ndarray, leaf_size: int = LEAF_SIZE):
-    """Median splits along the widest side of the box, down to ``leaf_size`` objects."""
+    """Median splits along the widest side of the box, down to ``leaf_size`` objects.
+
+    Written with loops, not fancy indexing: numba compiles an indexed assignment with
+    its shape checks and their error messages, which tripled this function's compile
+    time (and the auction's first call on a fresh install).
+    """
     n, D = Y.shape
     capacity = 2 * (n // max(leaf_size // 2, 1)) + 2
     lo, hi = np.empty((capacity, D)), np.empty((capacity, D))
@@ -42,28 +47,40 @@ def build_tree(Y: np.ndarray, leaf_size: int = LEAF_SIZE):
     left, right = -np.ones(capacity, np.int64), -np.ones(capacity, np.int64)
     parent = -np.ones(capacity, np.int64)
     order = np.arange(n)
+    keys = np.empty(n)
     stop[0] = n
     count = 1
     for k in range(capacity):  # nodes are created in breadth-first order
         if k >= count:
             break
-        objects = order[start[k] : stop[k]]
+        a, b = start[k], stop[k]
+        widest, width = 0, -1.0
         for d in range(D):
-            lo[k, d] = Y[objects, d].min()
-            hi[k, d] = Y[objects, d].max()
-        if objects.shape[0] <= leaf_size:
+            low, high = np.inf, -np.inf
+            for t in range(a, b):
+                low = min(low, Y[order[t], d])
+                high = max(high, Y[order[t], d])
+            lo[k, d], hi[k, d] = low, high
+            if high - low > width:  # the first widest side, as np.argmax
+                widest, width = d, high - low
+        if b - a <= leaf_size:
             continue
-        widest = np.argmax(hi[k] - lo[k])
-        objects[:] = objects[np.argsort(Y[objects, widest], kind="mergesort")]
-        middle = start[k] + objects.shape[0] // 2
-        for child, a, b in ((count, start[k], middle), (count + 1, middle, stop[k])):
-            start[child], stop[child], parent[child] = a, b, k
+        for t in range(a, b):
+            keys[t - a] = Y[order[t], widest]
+        ranks = np.argsort(keys[: b - a], kind="mergesort")  # stable: ties keep the order
+        objects = order[a:b].copy()
+        for t in range(b - a):
+            order[a + t] = objects[ranks[t]]
+        middle = a + (b - a) // 2
+        for child, first, last in ((count, a, middle), (count + 1, middle, b)):
+            start[child], stop[child], parent[child] = first, last, k
         left[k], right[k] = count, count + 1
         count += 2
     leaf_of = np.empty(n, np.int64)
     for k in range(count):
         if left[k] < 0:
-            leaf_of[order[start[k] : stop[k]]] = k
+            for t in range(start[k], stop[k]):
+                leaf_of[order[t]] = k
     min_price = np.zeros(count)  # the auction starts from zero prices
     boxes = (lo[:count], hi[:count])
     links = (start[:count], stop[:count], left[:count], right[:count], parent[:count])
@@ -76,7 +93,10 @@ def renumbered(tree):
     and the old ``order``: the objects of a node are then the range start:stop."""
     lo, hi, start, stop, left, right, parent, min_price, order, leaf_of = tree
     new = (lo, hi, start, stop, left, right, parent, min_price, np.arange(order.shape[0]))
-    return (*new, leaf_of[order]), order
+    leaf_of_new = np.empty_like(leaf_of)
+    for t in range(order.shape[0]):
+        leaf_of_new[t] = leaf_of[order[t]]
+    return (*new, leaf_of_new), order
 
 
 @njit(cache=True, inline="always")
