@@ -18,16 +18,28 @@ The loop and pairwise matrices are compared entry by entry (they run the same so
 Prints a table and writes ``results/pairwise.json`` with the machine record (the load
 average matters here: report ratios from the same run).
 
+In pieces (``--checkpoint DIR``): the 200 x 2,000 run takes about 1.5 hours on two
+cores. With a checkpoint directory, ``pairwise`` saves every finished block there and
+a run that is stopped (Ctrl-C, the end of a quiet slot) resumes where it stopped when
+started again with the same arguments. ``DIR/benchmark.json`` keeps the loop's timed
+pairs (measured once) and, for each run, its start, load average and the seconds up to
+its last finished block (written after every block, atomically): the ``pairwise``
+time reported is the sum over the runs, i.e. the compute time of the blocks, each
+counted once (a block cut off by a stop is recomputed, and counted, in the next run).
+
 Usage: ``python benchmarks/pairwise.py [--shapes 200] [--points 2000] [--blur 0.02]
-[--loop-pairs K] [--workers W]``
+[--loop-pairs K] [--workers W] [--checkpoint DIR]``
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,6 +59,38 @@ def naive_loop(clouds: list[torch.Tensor], blur: float, pairs: list[tuple[int, i
     return {"seconds": time.perf_counter() - start, "values": values}
 
 
+class Pieces:
+    """The timing record of a benchmark run in pieces (``DIR/benchmark.json``)."""
+
+    def __init__(self, directory: Path | None, arguments: dict[str, Any]) -> None:
+        self.path = None if directory is None else directory / "benchmark.json"
+        self.record: dict[str, Any] = {"args": arguments, "runs": [], "loop": None}
+        if self.path is not None and self.path.exists():
+            previous = json.loads(self.path.read_text())
+            if previous["args"] != arguments:
+                raise SystemExit(
+                    f"{self.path} holds a run with other arguments: {previous['args']}"
+                )
+            self.record = previous
+        self.earlier = sum(run["seconds"] for run in self.record["runs"])
+        self.run = {"started": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "load_average": list(os.getloadavg()), "seconds": 0.0, "blocks": 0}  # fmt: skip
+        self.record["runs"].append(self.run)
+        self.start = time.perf_counter()
+
+    def save(self) -> None:
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_suffix(".tmp")
+            tmp.write_text(json.dumps(self.record, indent=1))
+            tmp.replace(self.path)
+
+    def block_done(self, finished: int, total: int) -> None:
+        self.run["seconds"], self.run["blocks"] = time.perf_counter() - self.start, finished
+        self.save()
+        print(f"  block {finished}/{total}, {self.earlier + self.run['seconds']:.0f} s", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shapes", type=int, default=200)
@@ -56,7 +100,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--name", default="pairwise")
+    parser.add_argument(
+        "--checkpoint", type=Path, default=None, help="run in pieces, kept in this directory"
+    )
     args = parser.parse_args()
+    pieces_args = {k: v for k, v in vars(args).items() if k not in ("checkpoint", "name")}
 
     family = scan_family(args.shapes, args.points, seed=args.seed)
     clouds = [torch.from_numpy(c) for c in family.clouds]
@@ -76,10 +124,29 @@ def main() -> None:
     cluster_seconds = time.perf_counter() - start  # start and stop of an empty cluster
     print(f"an embedded cluster of {workers} workers starts and stops in {cluster_seconds:.1f} s")
 
-    loop = naive_loop(clouds, args.blur, loop_pairs)
+    pieces = Pieces(args.checkpoint, pieces_args)
+    if pieces.record["loop"] is None:
+        loop = naive_loop(clouds, args.blur, loop_pairs)
+        values = [[i, j, v] for (i, j), v in loop["values"].items()]
+        pieces.record["loop"] = {"seconds": loop["seconds"], "values": values}
+        pieces.start = time.perf_counter()
+        pieces.save()
+    else:
+        stored = pieces.record["loop"]
+        loop = {"seconds": stored["seconds"], "values": {(i, j): v for i, j, v in stored["values"]}}
+        print(f"the loop's {len(loop['values'])} timed pairs from {args.checkpoint}; resuming")
     loop_total = loop["seconds"] * len(all_pairs) / len(loop_pairs)
 
-    res = pairwise(clouds, blur=args.blur, names=family.names, workers=args.workers)
+    res = pairwise(
+        clouds, blur=args.blur, names=family.names, workers=args.workers,
+        checkpoint=args.checkpoint, resume=args.checkpoint is not None,
+        progress=pieces.block_done if args.checkpoint is not None else None,
+    )  # fmt: skip
+    pieces.run["seconds"], pieces.run["blocks"] = res.seconds, res.computed_blocks
+    pieces.save()
+    pairwise_seconds = pieces.earlier + res.seconds
+    if len(pieces.record["runs"]) > 1:
+        print(f"pairwise in {len(pieces.record['runs'])} runs: {pairwise_seconds:.0f} s in all")
     diffs = [abs(res.matrix[i, j] - v) for (i, j), v in loop["values"].items()]
     scale = float(np.abs(res.matrix).max())
 
@@ -88,7 +155,7 @@ def main() -> None:
 
     rows = [
         ("loop (sinkhorn_divergence)", loop_total, len(loop_pairs) < len(all_pairs)),
-        (f"pairwise ({res.workers} workers)", res.seconds, False),
+        (f"pairwise ({res.workers} workers)", pairwise_seconds, False),
         ("linearised embedding", emb.seconds, False),
     ]
     print(f"\n{'method':<30} {'time (s)':>10} {'vs loop':>8}")
@@ -108,12 +175,13 @@ def main() -> None:
     print(f"solves above tolerance: pairwise {len(res.not_ok)}, linearised {int((~emb.ok).sum())}")
     payload = {
         "machine": machine(),
-        "args": vars(args),
+        "args": {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()},
         "pairs": len(all_pairs),
         "cluster_start_stop_seconds": cluster_seconds,
         "loop": {"seconds": loop_total, "timed_pairs": len(loop_pairs),
                  "timed_seconds": loop["seconds"]},
-        "pairwise": {"seconds": res.seconds, "workers": res.workers, "blocks": res.blocks,
+        "pairwise": {"seconds": pairwise_seconds, "runs": pieces.record["runs"],
+                     "workers": res.workers, "blocks": res.blocks,
                      "block_size": res.block_size, "not_ok": len(res.not_ok),
                      "max_abs_difference_vs_loop": max(diffs), "max_entry": scale},
         "linearised": {"seconds": emb.seconds, "template": emb.names[emb.reference_index],
