@@ -92,14 +92,25 @@ def pot_barycenter(images: np.ndarray, reg: float, method: str, max_iter: int):
 
 def _volume_job(n: int, blur: float, queue) -> None:
     volumes = volumes_3d(n)
-    iterations = []
+    iterations = []  # (eps, seconds since the start) after every iteration
     start = time.perf_counter()
-    q = brenier.barycenter(volumes, blur=blur, callback=lambda s: iterations.append(s.eps))
+    q = brenier.barycenter(
+        volumes, blur=blur,
+        callback=lambda s: iterations.append((s.eps, time.perf_counter() - start)),
+    )  # fmt: skip
     seconds = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     finite = bool(torch.isfinite(q).all())
+    stages: list[dict] = []  # iterations and seconds per temperature, the last one finest
+    previous = 0.0
+    for eps, at in iterations:
+        if not stages or stages[-1]["eps"] != eps:
+            stages.append({"eps": eps, "iterations": 0, "seconds": 0.0})
+        stages[-1]["iterations"] += 1
+        stages[-1]["seconds"] += at - previous
+        previous = at
     queue.put({"seconds": seconds, "iterations": len(iterations), "peak_bytes": peak,
-               "mass": float(q.sum()), "finite": finite})  # fmt: skip
+               "mass": float(q.sum()), "finite": finite, "stages": stages})  # fmt: skip
 
 
 def main() -> None:
@@ -160,6 +171,9 @@ def main() -> None:
         print(f"\n3D barycenter of 4 volumes {m}^3, blur {blur} voxels, float32: "
               f"{volume['seconds']:.1f} s, {volume['iterations']} iterations, peak memory "
               f"{volume['peak_bytes'] / 2**30:.2f} GiB, finite: {volume['finite']}")  # fmt: skip
+        for stage in volume["stages"]:
+            print(f"  blur {stage['eps'] ** 0.5:7.2f} voxels: {stage['iterations']:4d} "
+                  f"iterations, {stage['seconds']:6.1f} s")  # fmt: skip
 
     path = write_json("barycenters", {
         "machine": machine(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
