@@ -57,29 +57,34 @@ class Axis:
 
 
 def _finite(t: Tensor) -> Tensor:
-    """``-inf`` (and anything below ``NEG``) replaced by ``NEG``, contiguous."""
-    return t.clamp(min=NEG).contiguous()
+    """``-inf`` (and anything below ``NEG``) replaced by ``NEG``, C-contiguous, in one
+    pass over ``t`` (a strided view of lines is gathered by the clamp itself)."""
+    out = torch.empty(t.shape, dtype=t.dtype, device=t.device)
+    return torch.clamp(t, min=NEG, out=out)
 
 
 def _lines(H: Tensor, axis: Axis, c: float) -> Tensor:
-    """The per-line log-convolution of H (R, n_in) -> (R, n_out), values >= ``NEG``-ish."""
+    """The per-line log-convolution of H (..., n_in) -> (..., n_out), contiguous, values
+    >= ``NEG``-ish; H may be a strided view (lines along any axis)."""
+    lines = _finite(H).reshape(-1, axis.n_in)
     if H.device.type == "cpu" and H.dtype in _THRESHOLD:
-        out = torch.empty(H.shape[0], axis.n_out, dtype=H.dtype)
-        if H.shape[0] > 0:
+        out = torch.empty(lines.shape[0], axis.n_out, dtype=H.dtype)
+        if lines.shape[0] > 0:
             lse_lines(
-                _finite(H).numpy(), axis.n_out, axis.ox, axis.hx, axis.oy, axis.hy, c,
+                lines.numpy(), axis.n_out, axis.ox, axis.hx, axis.oy, axis.hy, c,
                 _THRESHOLD[H.dtype], out.numpy(), BLOCK,
             )  # fmt: skip
-        return out
+        return out.reshape(*H.shape[:-1], axis.n_out)
     x = axis.ox + axis.hx * torch.arange(axis.n_out, dtype=H.dtype, device=H.device)
     y = axis.oy + axis.hy * torch.arange(axis.n_in, dtype=H.dtype, device=H.device)
     cost = c * (x[:, None] - y[None, :]) ** 2
     step = max(1, _CHUNK // max(1, axis.n_out * axis.n_in))
-    H = _finite(H)
     chunks = [
-        torch.logsumexp(H[k : k + step, None, :] - cost, dim=-1) for k in range(0, H.shape[0], step)
+        torch.logsumexp(lines[k : k + step, None, :] - cost, dim=-1)
+        for k in range(0, lines.shape[0], step)
     ]
-    return torch.cat(chunks) if chunks else H.new_empty(0, axis.n_out)
+    out = torch.cat(chunks) if chunks else lines.new_empty(0, axis.n_out)
+    return out.reshape(*H.shape[:-1], axis.n_out)
 
 
 class _AxisLSE(torch.autograd.Function):
@@ -111,10 +116,7 @@ class _AxisLSE(torch.autograd.Function):
 
 def _axis_lse(H: Tensor, dim: int, axis: Axis, c: float) -> Tensor:
     """The log-convolution of ``H`` along ``dim`` (size n_in -> n_out)."""
-    moved = H.movedim(dim, -1)
-    shape = moved.shape
-    out = _AxisLSE.apply(moved.reshape(-1, shape[-1]), axis, c)
-    return out.reshape(*shape[:-1], axis.n_out).movedim(-1, dim)
+    return _AxisLSE.apply(H.movedim(dim, -1), axis, c).movedim(-1, dim)
 
 
 @dataclass(frozen=True)

@@ -35,6 +35,9 @@ The cost per output then grows with the blur, not with the side of the grid; at 
 blur comparable to the grid, nothing is skipped and the pyramid of coarser grids
 (``solvers/_pyramid.py``) takes over.
 
+A line without mass (every value at most ``NEG / 2``: the lines of a sparse image that
+miss its shape) maps to ``NEG`` at once, instead of summing all its blocks.
+
 Inputs are prepared by ``_grid.py``: C-contiguous (R, n) arrays with ``-inf`` replaced
 by :data:`NEG` (the kernels are compiled with ``fastmath``, which assumes finite values).
 """
@@ -134,6 +137,10 @@ def lse_lines(H, n_out, ox, hx, oy, hy, c, T, out, block):
     for r in prange(R):
         row = H[r]
         bmax, after, before = _block_maxima(row, nb, block)
+        if after[0] <= dt(NEG) / 2:  # no mass on this line: nothing to sum
+            for i in range(n_out):
+                out[r, i] = dt(NEG)
+            continue
         xs = np.empty(LANES, H.dtype)
         m = np.empty(LANES, H.dtype)
         s = np.empty(LANES, H.dtype)

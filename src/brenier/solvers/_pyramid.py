@@ -28,8 +28,13 @@ from ..problems import Objective
 from ._fixed import interactions
 from ._stages import FreeMeasure, Interaction, SinkhornState, Stage
 
-#: A level is used while its cells are at most blur / CELLS_PER_BLUR wide.
-CELLS_PER_BLUR = 1.0
+#: A level is used while its cells are at most blur / CELLS_PER_BLUR wide. Measured on
+#: the debiased barycenter of four 64^3 volumes at a blur of 1.5 voxels (float32): with
+#: 1.0 the stage at blur 1.73 ran on the full grid (19 iterations, 3.8 s) and the whole
+#: solve took 7.8 s; with 0.5 it runs on cells of 2 voxels (0.4 s), 3.5 s in all, and
+#: the answer is as far from the converged one (L1 0.106 vs 0.096 at tol 1e-3, 0.009
+#: vs 0.017 at tol 1e-4). With 0.25, coarser warm starts cost more final iterations.
+CELLS_PER_BLUR = 0.5
 #: Coarsening stops before an axis gets shorter than this.
 MIN_CELLS = 8
 
