@@ -99,7 +99,10 @@ def barycenter(
         debias: the sharp debiased barycenter (Janati et al. 2020); ``False``: the
             classical entropic one, blurred by about ``blur``.
         scaling: ratio between two successive blurs of the eps-scaling.
-        tol: L1 error of the input marginals of the K plans at the end.
+        tol: L1 error of the input marginals of the K plans (and of the debiasing
+            fixed point) at the end. It does not bound the distance to the converged
+            barycenter: on four 64^3 volumes at a blur of 1.5 voxels the default stops
+            about 10% (L1) from it, ``1e-4`` about 1% (7x the time).
         max_iter: cap on the iterations.
         anderson: memory of an Anderson acceleration of the projections (0: off, the
             default). Several times fewer iterations on complex shapes, but to a given
