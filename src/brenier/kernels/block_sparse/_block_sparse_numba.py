@@ -83,6 +83,15 @@ def _width(col_lo, col_hi, r0, r1) -> int:
     return L
 
 
+@njit(cache=True)
+def _gather_targets(yT, h2, col_lo, col_hi, r0, r1, ys, hs):
+    """The kept targets of one cluster (rows r0:r1 of the structure): their points
+    (D, L) and their values (L,), gathered into ``ys`` and ``hs``."""
+    L = _width(col_lo, col_hi, r0, r1)
+    yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
+    return yk, _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunks, out):
     """out[i] = the block-sparse log-sum-exp of row i; x (N, D), yT (D, M); ``width``
@@ -95,9 +104,7 @@ def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunk
         ys, hs = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         for cl in range(ch * K // nchunks, (ch + 1) * K // nchunks):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
-            L = _width(col_lo, col_hi, r0, r1)
-            yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
-            hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
+            yk, hk = _gather_targets(yT, h2, col_lo, col_hi, r0, r1, ys, hs)
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
                 out[i] = row_lse(x[i], yk, hk, c, p, tmp)
 
@@ -115,9 +122,8 @@ def planvec_kernel(x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, wi
         vs = np.empty(E * width, dtype=x.dtype)
         for cl in range(ch * K // nchunks, (ch + 1) * K // nchunks):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
-            L = _width(col_lo, col_hi, r0, r1)
-            yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
-            hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
+            yk, hk = _gather_targets(yT, h2, col_lo, col_hi, r0, r1, ys, hs)
+            L = hk.shape[0]
             vk = _gather(VT, col_lo, col_hi, r0, r1, L, vs)
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
                 row_planvec(x[i], yk, a[i], hk, vk, c, p, buf, tmp, out[i])
@@ -139,9 +145,8 @@ def softmin_backward_kernel(
         gs, ss = np.empty(D * width, dtype=x.dtype), np.empty(width, dtype=x.dtype)
         for cl in range(ch * K // T, (ch + 1) * K // T):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
-            L = _width(col_lo, col_hi, r0, r1)
-            yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
-            hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
+            yk, hk = _gather_targets(yT, h2, col_lo, col_hi, r0, r1, ys, hs)
+            L = hk.shape[0]
             sG = gs[: D * L].reshape((D, L))
             sS = ss[:L]
             sG[:] = 0
@@ -214,9 +219,8 @@ def softmax_sum_backward_kernel(
         ws = np.empty(E * width, dtype=x.dtype)
         for cl in range(ch * K // T, (ch + 1) * K // T):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
-            L = _width(col_lo, col_hi, r0, r1)
-            yk = _gather(yT, col_lo, col_hi, r0, r1, L, ys)
-            hk = _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
+            yk, hk = _gather_targets(yT, h2, col_lo, col_hi, r0, r1, ys, hs)
+            L = hk.shape[0]
             vk = _gather(VT, col_lo, col_hi, r0, r1, L, vs)
             sG, sS, sV = gs[: D * L].reshape((D, L)), ss[:L], ws[: E * L].reshape((E, L))
             sG[:] = 0
