@@ -75,16 +75,21 @@ def _lines(H: Tensor, axis: Axis, c: float) -> Tensor:
                 _THRESHOLD[H.dtype], out.numpy(), BLOCK,
             )  # fmt: skip
         return out.reshape(*H.shape[:-1], axis.n_out)
-    x = axis.ox + axis.hx * torch.arange(axis.n_out, dtype=H.dtype, device=H.device)
-    y = axis.oy + axis.hy * torch.arange(axis.n_in, dtype=H.dtype, device=H.device)
+    return dense_lines(lines, axis, c).reshape(*H.shape[:-1], axis.n_out)
+
+
+def dense_lines(lines: Tensor, axis: Axis, c: float) -> Tensor:
+    """The same log-convolution of finite lines (R, n_in) -> (R, n_out), every target
+    summed (``torch.logsumexp`` in chunks): the path off the CPU, and the reference."""
+    x = axis.ox + axis.hx * torch.arange(axis.n_out, dtype=lines.dtype, device=lines.device)
+    y = axis.oy + axis.hy * torch.arange(axis.n_in, dtype=lines.dtype, device=lines.device)
     cost = c * (x[:, None] - y[None, :]) ** 2
     step = max(1, _CHUNK // max(1, axis.n_out * axis.n_in))
     chunks = [
         torch.logsumexp(lines[k : k + step, None, :] - cost, dim=-1)
         for k in range(0, lines.shape[0], step)
     ]
-    out = torch.cat(chunks) if chunks else lines.new_empty(0, axis.n_out)
-    return out.reshape(*H.shape[:-1], axis.n_out)
+    return torch.cat(chunks) if chunks else lines.new_empty(0, axis.n_out)
 
 
 class _AxisLSE(torch.autograd.Function):
