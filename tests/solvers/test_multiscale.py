@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import Tensor
 
 import brenier
 from brenier.io import load_example, normalize, sample_surface
@@ -77,12 +78,19 @@ def test_agrees_with_online_on_a_scan_and_truncates() -> None:
     assert state.f.shape == (1, 1000) and len(stage.interactions) == 3
 
 
-def test_weights_unbalanced_and_no_debias(gen: torch.Generator) -> None:
+def _clouds_with_zero_weights(gen: torch.Generator) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """Two overlapping 2D clouds (300 and 250 points), unnormalised weights, every
+    seventh source weight zero."""
     x = torch.rand(300, 2, generator=gen, dtype=torch.float64)
     y = torch.rand(250, 2, generator=gen, dtype=torch.float64) + 0.3
     a = torch.rand(300, generator=gen, dtype=torch.float64)
     a[::7] = 0.0
     b = torch.rand(250, generator=gen, dtype=torch.float64)
+    return x, y, a, b
+
+
+def test_weights_unbalanced_and_no_debias(gen: torch.Generator) -> None:
+    x, y, a, b = _clouds_with_zero_weights(gen)
     # heavy-tailed 2D clouds with 60 clusters: potentials off by ~eps in the tails (known)
     _compare(x, y, a / a.sum(), b / b.sum(), rtol=5e-3, blur=0.05, debias=False)
     _compare(x, y, a, b, blur=0.05, reach=1.0)
@@ -166,11 +174,7 @@ def test_p1_agrees_with_online_and_truncates(gen: torch.Generator, debias: bool)
 
 
 def test_p1_unbalanced_with_zero_weights(gen: torch.Generator) -> None:
-    x = torch.rand(300, 2, generator=gen, dtype=torch.float64)
-    y = torch.rand(250, 2, generator=gen, dtype=torch.float64) + 0.3
-    a = torch.rand(300, generator=gen, dtype=torch.float64)
-    a[::7] = 0.0
-    b = torch.rand(250, generator=gen, dtype=torch.float64)
+    x, y, a, b = _clouds_with_zero_weights(gen)
     _compare(x, y, a, b, p=1, blur=0.05, reach=1.0)
     exact = {"rtol": 1e-6, "tol": 1e-8, "backend": EXACT, "blur": 0.05, "p": 1}
     _compare(x, y, a / a.sum(), b / b.sum(), **exact)
