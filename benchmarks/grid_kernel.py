@@ -4,7 +4,7 @@ In one run, on the same data (float32, a blur of 1.5 cells; ``h = log b + g/eps`
 ``b`` a Gaussian blob and ``g`` the potential of a translation by 6 cells, so the
 mass each output sees sits away from it, as in a Sinkhorn iteration):
 
-- brenier's grid kernel (numba: pruned, vectorised over 16 outputs per line);
+- brenier's grid kernel (numba: pruned, 16 lines at a time, one per SIMD lane);
 - GeomLoss's ``softmin_grid`` (per axis, dense over each line, pykeops in CPU mode);
 - torch's dense per-axis ``logsumexp`` (brenier's own path off the CPU);
 - with ``--reference DIR``, the same call on an older brenier tree (``DIR/src``), in

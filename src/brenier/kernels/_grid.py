@@ -26,6 +26,7 @@ On other devices than the CPU, the same per-axis reduction runs as a chunked den
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -33,7 +34,7 @@ from torch import Tensor
 
 from .._validation import PREFIX
 from ..geometry import Cost, Grid
-from ._grid_numba import BLOCK, NEG, lse_lines
+from ._grid_numba import NEG, lse_axis
 
 #: Pruning thresholds ``T`` per dtype: skipped blocks weigh < n e^{-T}, below rounding.
 _THRESHOLD = {torch.float32: 24.0, torch.float64: 46.0}
@@ -58,24 +59,31 @@ class Axis:
 
 def _finite(t: Tensor) -> Tensor:
     """``-inf`` (and anything below ``NEG``) replaced by ``NEG``, C-contiguous, in one
-    pass over ``t`` (a strided view of lines is gathered by the clamp itself)."""
+    pass over ``t`` (a strided view is gathered by the clamp itself)."""
     out = torch.empty(t.shape, dtype=t.dtype, device=t.device)
     return torch.clamp(t, min=NEG, out=out)
 
 
-def _lines(H: Tensor, axis: Axis, c: float) -> Tensor:
-    """The per-line log-convolution of H (..., n_in) -> (..., n_out), contiguous, values
-    >= ``NEG``-ish; H may be a strided view (lines along any axis)."""
-    lines = _finite(H).reshape(-1, axis.n_in)
+def _lines(H: Tensor, dim: int, axis: Axis, c: float, finite: bool = False) -> Tensor:
+    """The log-convolution of H along ``dim`` (size n_in -> n_out), contiguous, values
+    >= ``NEG``-ish. On the CPU the lines are read in place (``lse_axis`` on H viewed as
+    (P, n_in, Q)); elsewhere they are moved last for the dense reduction. ``finite``:
+    H is already contiguous and >= ``NEG`` (an output of this function), no clamp."""
+    shape = tuple(H.shape)
     if H.device.type == "cpu" and H.dtype in _THRESHOLD:
-        out = torch.empty(lines.shape[0], axis.n_out, dtype=H.dtype)
-        if lines.shape[0] > 0:
-            lse_lines(
-                lines.numpy(), axis.n_out, axis.ox, axis.hx, axis.oy, axis.hy, c,
-                _THRESHOLD[H.dtype], out.numpy(), BLOCK,
+        before, after = math.prod(shape[:dim]), math.prod(shape[dim + 1 :])
+        out = torch.empty(*shape[:dim], axis.n_out, *shape[dim + 1 :], dtype=H.dtype)
+        if out.numel() > 0:
+            src = H if finite and H.is_contiguous() else _finite(H)
+            lse_axis(
+                src.reshape(before, axis.n_in, after).numpy(), axis.n_out,
+                axis.ox, axis.hx, axis.oy, axis.hy, c, _THRESHOLD[H.dtype],
+                out.reshape(before, axis.n_out, after).numpy(),
             )  # fmt: skip
-        return out.reshape(*H.shape[:-1], axis.n_out)
-    return dense_lines(lines, axis, c).reshape(*H.shape[:-1], axis.n_out)
+        return out
+    moved = H.movedim(dim, -1)
+    lines = dense_lines(_finite(moved).reshape(-1, axis.n_in), axis, c)
+    return lines.reshape(*moved.shape[:-1], axis.n_out).movedim(-1, dim).contiguous()
 
 
 def dense_lines(lines: Tensor, axis: Axis, c: float) -> Tensor:
@@ -93,13 +101,13 @@ def dense_lines(lines: Tensor, axis: Axis, c: float) -> Tensor:
 
 
 class _AxisLSE(torch.autograd.Function):
-    """``out = log sum_j exp(H_j - c (x_i - y_j)^2)`` along the last axis, with its backward."""
+    """``out = log sum_j exp(H_j - c (x_i - y_j)^2)`` along ``dim``, with its backward."""
 
     @staticmethod
-    def forward(ctx, H: Tensor, axis: Axis, c: float) -> Tensor:
-        out = _lines(H.detach(), axis, c)
+    def forward(ctx, H: Tensor, dim: int, axis: Axis, c: float, finite: bool) -> Tensor:
+        out = _lines(H.detach(), dim, axis, c, finite)
         ctx.save_for_backward(H, out)
-        ctx.axis, ctx.c = axis, c
+        ctx.dim, ctx.axis, ctx.c = dim, axis, c
         return out
 
     @staticmethod
@@ -114,14 +122,15 @@ class _AxisLSE(torch.autograd.Function):
             log_part = torch.where(keep, part.clamp(min=1e-300).log() - out, NEG)
             if not bool(keep.any()):
                 continue
-            back = _lines(log_part, ctx.axis.reversed(), ctx.c)
+            back = _lines(log_part, ctx.dim, ctx.axis.reversed(), ctx.c)
             grad_h = grad_h + sign * torch.where(live_in, torch.exp(H + back), 0.0)
-        return grad_h, None, None
+        return grad_h, None, None, None, None
 
 
-def _axis_lse(H: Tensor, dim: int, axis: Axis, c: float) -> Tensor:
-    """The log-convolution of ``H`` along ``dim`` (size n_in -> n_out)."""
-    return _AxisLSE.apply(H.movedim(dim, -1), axis, c).movedim(-1, dim)
+def _axis_lse(H: Tensor, dim: int, axis: Axis, c: float, finite: bool = False) -> Tensor:
+    """The log-convolution of ``H`` along ``dim`` (size n_in -> n_out); ``finite``: H
+    is the output of a previous axis (contiguous, no ``-inf``)."""
+    return _AxisLSE.apply(H, dim, axis, c, finite)
 
 
 @dataclass(frozen=True)
@@ -152,7 +161,7 @@ class GridPair:
         c = 0.5 / eps
         H = h.reshape(h.shape[0], *self.y_shape)
         for d, axis in enumerate(self.axes):
-            H = _axis_lse(H, d + 1, axis, c)
+            H = _axis_lse(H, d + 1, axis, c, finite=d > 0)
         return H.reshape(h.shape[0], -1)
 
     def softmin(self, eps: float, h: Tensor) -> Tensor:

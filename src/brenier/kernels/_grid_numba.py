@@ -1,4 +1,4 @@
-"""Compiled line kernel of the grid backend: a log-convolution along one axis, pruned.
+"""Compiled line kernel of the grid backend: log-convolutions along one axis, pruned.
 
 On a regular grid the squared cost factorises along the axes, so a softmin on an image
 or a volume is a sequence of one-dimensional log-sum-exps along lines (``_grid.py``).
@@ -7,39 +7,42 @@ Along one axis, with source cell centres :math:`x_i = o_x + i h_x` and target ce
 
 .. math::
 
-    \\text{out}_{ri} = m_i + \\log \\sum_j \\exp\\big(E_{ij} - m_i\\big), \\qquad
-    E_{ij} = H_{rj} - c\\,(x_i - y_j)^2, \\quad m_i = \\max_j E_{ij}, \\quad
+    \\text{out}_{ri} = m_{ri} + \\log \\sum_j \\exp\\big(E_{rij} - m_{ri}\\big), \\qquad
+    E_{rij} = H_{rj} - c\\,(x_i - y_j)^2, \\quad m_{ri} = \\max_j E_{rij}, \\quad
     c = \\frac{1}{2\\varepsilon}.
 
-Computed exactly, this costs n exponentials per output. :func:`lse_lines` takes the
-outputs :data:`LANES` at a time, one per SIMD lane (the loops over lanes compile to
-vector instructions, the exponential to :func:`~._online_exp.fast_exp`), and the
-targets in blocks of ``block``, in two passes over the same blocks:
+Computed exactly, this costs n exponentials per output. :func:`lse_axis` reads an
+array in place as (P, n, Q), the lines running along the middle axis (stride Q), so
+the lines along any axis of an image or a volume need no transposed copy. It takes
+the lines :data:`LANES` at a time, one per SIMD lane: a group's lines are copied into
+a (n, LANES) block, so that a target ``j`` is one vector load and its cost
+:math:`c\\,(x_i - y_j)^2` one scalar shared by all lanes (the loops over lanes compile
+to vector instructions, the exponential to :func:`~._online_exp.fast_exp`). Every
+output ``i`` then takes two passes over a window of targets:
 
-1. the exact maxima :math:`m_i` (no exponential), visiting first the block of the
-   previous group's maximiser, then the blocks to its right and to its left;
-2. the sums of :math:`e^{E_{ij} - m_i}` (every term at most 1, no rescaling).
+1. the exact maxima :math:`m_{ri}` over the previous output's window, which is
+   extended to the right (left) while a target beyond it could come within ``T`` of
+   some lane's running maximum: the bound is the lane's largest value beyond
+   (its suffix or prefix maximum) minus the cost at the nearest distance. Its left
+   end then moves on while nothing at or left of it can matter any more;
+2. the sums of :math:`e^{E_{rij} - m_{ri}}` (every term at most 1, no rescaling) over
+   the window's targets within ``T`` of some lane's maximum.
 
-A block ``b`` is skipped when, for every lane, the bound :math:`M_b - c\\,d_{ib}^2` of
-its exponents (:math:`M_b = \\max_{j \\in b} H_{rj}`, :math:`d_{ib}` the distance from
-:math:`x_i` to the block's span) lies ``T`` below the running maximum: it adds less
-than :math:`\\text{block}\\; e^{-T}` relative to the sum (``T`` is chosen per dtype so
-that all skipped blocks together stay below the rounding error). A scan stops when
-the same bound, with the largest :math:`M_b` of all blocks beyond, says nothing beyond
-can matter. The maximiser of :math:`E_{ij}` is non-decreasing in ``i`` (the cross
-term :math:`2c\\,x_i y_j` is supermodular), so the previous group's maximiser starts
-the running maxima near the true ones. The skipping follows the potentials, not the
-kernel alone: a transport that moves mass by many blurs (a translated image) keeps the
-blocks around the *destination*, which a kernel truncated around ``x_i`` would miss.
-The cost per output then grows with the blur, not with the side of the grid; at a
-blur comparable to the grid, nothing is skipped and the pyramid of coarser grids
-(``solvers/_pyramid.py``) takes over.
+Targets left out lie ``T`` below the maximum for every lane: together they weigh less
+than :math:`n e^{-T}` relative to the sum (``T`` is chosen per dtype so that this
+stays below the rounding error). The window follows the potentials, not the kernel
+alone: a transport that moves mass by many blurs (a translated image) keeps the
+targets around the *destination*, which a kernel truncated around ``x_i`` would miss.
+Its maximisers move right with ``i`` (the cross term :math:`2c\\,x_i y_j` is
+supermodular), so the window slides and costs about its width per output: the cost
+grows with the blur, not with the side of the grid. At a blur comparable to the grid
+nothing is left out, and the pyramid of coarser grids (``solvers/_pyramid.py``) takes
+over.
 
-A line without mass (every value at most ``NEG / 2``: the lines of a sparse image that
-miss its shape) maps to ``NEG`` at once, instead of summing all its blocks.
-
-Inputs are prepared by ``_grid.py``: C-contiguous (R, n) arrays with ``-inf`` replaced
-by :data:`NEG` (the kernels are compiled with ``fastmath``, which assumes finite values).
+A group of lines without mass (every value at most ``NEG / 2``: lines of a sparse image
+that miss its shape) maps to ``NEG`` at once. Inputs are prepared by ``_grid.py``:
+C-contiguous arrays with ``-inf`` replaced by :data:`NEG` (the kernels are compiled
+with ``fastmath``, which assumes finite values).
 """
 
 from __future__ import annotations
@@ -49,135 +52,128 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from ._online_exp import fast_exp, prefer_wide_vectors
+from ._online_exp import fast_exp, fast_max, prefer_wide_vectors
 
-#: Targets per block of the pruning test.
-BLOCK = 8
-#: Outputs computed together, one per SIMD lane (16 float32 in an AVX-512 register).
+#: Lines computed together, one per SIMD lane (16 float32 in an AVX-512 register).
 LANES = 16
 #: The finite stand-in for log(0) (exp of it, and of anything near it, is exactly 0).
 NEG = -1e30
-#: Beyond every cell centre: the open end of a one-sided span.
-FAR = 1e30
 FASTMATH = True
 
 
 @njit(fastmath=FASTMATH, cache=True, inline="always")
-def _reach(xs, m, lo, hi, bound, c, T):
-    """How many lanes ``l`` a block spanning [lo, hi] with exponents at most
-    ``bound - c d^2`` (d: distance from ``xs[l]`` to the span) can reach: those
-    within ``T`` of their running maximum ``m[l]``."""
-    zero = xs.dtype.type(0.0)
-    count = 0
-    for lane in range(xs.shape[0]):
-        x = xs[lane]
-        d = lo - x if x < lo else (x - hi if x > hi else zero)
-        count += bound - c * d * d >= m[lane] - T
-    return count
+def _raise_maxima(X, j, cd2, m, width):
+    """``m[l] = max(m[l], X[j, l] - cd2)`` for every lane."""
+    for lane in range(min(width, LANES)):
+        m[lane] = fast_max(m[lane], X[j, lane] - cd2)
 
 
 @njit(fastmath=FASTMATH, cache=True, inline="always")
-def _maxima(row, j0, j1, xs, m, oy, hy, c):
-    """``m[l] = max(m[l], E_lj)`` over the targets [j0, j1); returns the largest
-    exponent of the last lane (to find the next group's starting block)."""
-    dt = row.dtype.type
-    last = xs[xs.shape[0] - 1]
-    top = dt(NEG) * 2
-    for j in range(j0, j1):
-        y, h = oy + dt(j) * hy, row[j]
-        for lane in range(xs.shape[0]):
-            d = xs[lane] - y
-            m[lane] = max(m[lane], h - c * d * d)
-        d = last - y
-        top = max(top, h - c * d * d)
-    return top
+def _gap(bounds, j, m, width):
+    """``max_l (bounds[j, l] - m[l])``: a target (or all beyond it) can matter for some
+    lane iff this is at least ``c d^2 - T``."""
+    gap = bounds[0, 0] - bounds[0, 0] + m.dtype.type(NEG) * m.dtype.type(2.0)
+    for lane in range(min(width, LANES)):
+        gap = fast_max(gap, bounds[j, lane] - m[lane])
+    return gap
 
 
-@njit(fastmath=FASTMATH, cache=True, inline="always")
-def _sums(row, j0, j1, xs, m, s, oy, hy, c):
-    """``s[l] += exp(E_lj - m[l])`` over the targets [j0, j1)."""
-    dt = row.dtype.type
-    for j in range(j0, j1):
-        y, h = oy + dt(j) * hy, row[j]
-        for lane in range(xs.shape[0]):
-            d = xs[lane] - y
-            s[lane] += fast_exp(h - c * d * d - m[lane])
-
-
-@njit(fastmath=FASTMATH, cache=True, inline="always")
-def _block_maxima(row, nb, block):
-    """The maximum of every block of ``row``, and its running maxima from the right
-    (``after[b]``: blocks b and beyond) and from the left (``before[b]``)."""
-    n = row.shape[0]
-    bmax = np.empty(nb, row.dtype)
-    for b in range(nb):
-        top = row[b * block]
-        for j in range(b * block + 1, min(n, (b + 1) * block)):
-            top = max(top, row[j])
-        bmax[b] = top
-    after = np.empty(nb, row.dtype)
-    before = np.empty(nb, row.dtype)
-    after[nb - 1] = bmax[nb - 1]
-    for b in range(nb - 2, -1, -1):
-        after[b] = max(bmax[b], after[b + 1])
-    before[0] = bmax[0]
-    for b in range(1, nb):
-        before[b] = max(bmax[b], before[b - 1])
-    return bmax, after, before
+@njit(fastmath=FASTMATH, cache=True)
+def _group(H, out, base, out_base, lines, width, n_in, n_out, Q, ox, hx, oy, hy, c, T,
+           X, Y, after, before, m, s):  # fmt: skip
+    """The log-convolution of one group of ``lines`` <= LANES lines (``width`` = LANES,
+    passed at run time so that LLVM vectorises the loops over lanes rather than
+    unrolling them): line ``l`` is ``H[base[l] + j Q]``, its outputs
+    ``out[out_base[l] + i Q]``."""
+    prefer_wide_vectors()
+    dt = X.dtype.type
+    low = dt(NEG) * dt(2.0)
+    for j in range(n_in):  # the group's lines as (targets, lanes), unused lanes empty
+        for lane in range(lines):
+            X[j, lane] = H[base[lane] + j * Q]
+        for lane in range(lines, LANES):
+            X[j, lane] = low
+    for lane in range(min(width, LANES)):
+        after[n_in - 1, lane] = X[n_in - 1, lane]
+        before[0, lane] = X[0, lane]
+    for j in range(n_in - 2, -1, -1):
+        for lane in range(min(width, LANES)):
+            after[j, lane] = fast_max(X[j, lane], after[j + 1, lane])
+    for j in range(1, n_in):
+        for lane in range(min(width, LANES)):
+            before[j, lane] = fast_max(X[j, lane], before[j - 1, lane])
+    top = low
+    for lane in range(min(width, LANES)):
+        top = fast_max(top, after[0, lane])
+    if top <= dt(NEG) / 2:  # no mass on these lines: nothing to sum
+        for i in range(n_out):
+            for lane in range(lines):
+                out[out_base[lane] + i * Q] = dt(NEG)
+        return
+    lo, hi = 0, 1  # the window [lo, hi) of targets
+    for i in range(n_out):
+        x = ox + dt(i) * hx
+        for lane in range(min(width, LANES)):
+            m[lane] = low
+            s[lane] = dt(0.0)
+        # Pass 1: the exact maxima over the window, extended while targets can matter.
+        for j in range(lo, hi):
+            d = x - (oy + dt(j) * hy)
+            _raise_maxima(X, j, c * d * d, m, width)
+        while hi < n_in:
+            d = x - (oy + dt(hi) * hy)
+            if d <= 0 and _gap(after, hi, m, width) < c * d * d - T:
+                break  # nothing at or right of hi can matter
+            _raise_maxima(X, hi, c * d * d, m, width)
+            hi += 1
+        while lo > 0:
+            d = x - (oy + dt(lo - 1) * hy)
+            if d >= 0 and _gap(before, lo - 1, m, width) < c * d * d - T:
+                break  # nothing at or left of lo - 1 can matter
+            _raise_maxima(X, lo - 1, c * d * d, m, width)
+            lo -= 1
+        while lo < hi - 1:  # the left end moves on while nothing at or left of it matters
+            d = x - (oy + dt(lo) * hy)
+            if d < 0 or _gap(before, lo, m, width) >= c * d * d - T:
+                break
+            lo += 1
+        # Pass 2: the sums over the window's targets within reach of some lane's maximum.
+        for j in range(lo, hi):
+            d = x - (oy + dt(j) * hy)
+            cd2 = c * d * d
+            if _gap(X, j, m, width) < cd2 - T:
+                continue
+            for lane in range(min(width, LANES)):
+                s[lane] += fast_exp(X[j, lane] - cd2 - m[lane])
+        for lane in range(lines):
+            Y[i, lane] = m[lane] + math.log(s[lane])
+    for i in range(n_out):
+        for lane in range(lines):
+            out[out_base[lane] + i * Q] = Y[i, lane]
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
-def lse_lines(H, n_out, ox, hx, oy, hy, c, T, out, block):
-    """``out[r, i] = log sum_j exp(H[r, j] - c (ox + i hx - oy - j hy)^2)``, pruned."""
-    prefer_wide_vectors()
-    R, n_in = H.shape
-    nb = (n_in + block - 1) // block
+def lse_axis(H, n_out, ox, hx, oy, hy, c, T, out):
+    """``out[p, i, q] = log sum_j exp(H[p, j, q] - c (ox + i hx - oy - j hy)^2)``,
+    pruned; ``H`` (P, n_in, Q) and ``out`` (P, n_out, Q) C-contiguous, finite."""
+    P, n_in, Q = H.shape
     dt = H.dtype.type
     ox, hx, oy, hy, c, T = dt(ox), dt(hx), dt(oy), dt(hy), dt(c), dt(T)
-    for r in prange(R):
-        row = H[r]
-        bmax, after, before = _block_maxima(row, nb, block)
-        if after[0] <= dt(NEG) / 2:  # no mass on this line: nothing to sum
-            for i in range(n_out):
-                out[r, i] = dt(NEG)
-            continue
-        xs = np.empty(LANES, H.dtype)
-        m = np.empty(LANES, H.dtype)
-        s = np.empty(LANES, H.dtype)
-        kept = np.empty(nb, np.int64)
-        start = 0
-        for i0 in range(0, n_out, LANES):
-            for lane in range(LANES):  # lanes past the end repeat the last output
-                xs[lane] = ox + dt(min(i0 + lane, n_out - 1)) * hx
-                m[lane] = dt(NEG) * 2
-                s[lane] = dt(0.0)
-            # Pass 1: the exact maxima, and the blocks that can matter.
-            kept[0], k, arg = start, 1, start
-            top = _maxima(row, start * block, min(n_in, start * block + block), xs, m, oy, hy, c)
-            for b in range(start + 1, nb):
-                lo, hi = oy + dt(b * block) * hy, oy + dt(min(n_in, b * block + block) - 1) * hy
-                if _reach(xs, m, lo, dt(FAR), after[b], c, T) == 0:
-                    break
-                if _reach(xs, m, lo, hi, bmax[b], c, T) > 0:
-                    kept[k], k = b, k + 1
-                    v = _maxima(row, b * block, min(n_in, b * block + block), xs, m, oy, hy, c)
-                    if v > top:
-                        top, arg = v, b
-            for b in range(start - 1, -1, -1):
-                lo, hi = oy + dt(b * block) * hy, oy + dt(min(n_in, b * block + block) - 1) * hy
-                if _reach(xs, m, dt(-FAR), hi, before[b], c, T) == 0:
-                    break
-                if _reach(xs, m, lo, hi, bmax[b], c, T) > 0:
-                    kept[k], k = b, k + 1
-                    v = _maxima(row, b * block, min(n_in, b * block + block), xs, m, oy, hy, c)
-                    if v > top:
-                        top, arg = v, b
-            start = arg
-            # Pass 2: the sums over the kept blocks still within reach of the exact maxima.
-            for q in range(k):
-                b = kept[q]
-                lo, hi = oy + dt(b * block) * hy, oy + dt(min(n_in, b * block + block) - 1) * hy
-                if _reach(xs, m, lo, hi, bmax[b], c, T) > 0:
-                    _sums(row, b * block, min(n_in, b * block + block), xs, m, s, oy, hy, c)
-            for lane in range(min(LANES, n_out - i0)):
-                out[r, i0 + lane] = m[lane] + math.log(s[lane])
+    flat, flat_out = H.reshape(-1), out.reshape(-1)
+    R = P * Q
+    for g in prange((R + LANES - 1) // LANES):
+        r0 = g * LANES
+        lines = min(LANES, R - r0)
+        base = np.empty(LANES, np.int64)
+        out_base = np.empty(LANES, np.int64)
+        for lane in range(lines):
+            p, q = (r0 + lane) // Q, (r0 + lane) % Q
+            base[lane] = p * n_in * Q + q
+            out_base[lane] = p * n_out * Q + q
+        _group(
+            flat, flat_out, base, out_base, lines, base.shape[0], n_in, n_out, Q,
+            ox, hx, oy, hy, c, T,
+            np.empty((n_in, LANES), H.dtype), np.empty((n_out, LANES), H.dtype),
+            np.empty((n_in, LANES), H.dtype), np.empty((n_in, LANES), H.dtype),
+            np.empty(LANES, H.dtype), np.empty(LANES, H.dtype),
+        )  # fmt: skip
