@@ -334,9 +334,10 @@ def free_step(stage: Stage, state: SinkhornState, free: FreeMeasure) -> Sinkhorn
     symmetric_error = 0.0
     if free.debias:  # d K d = q, averaged updates: one softmin on one grid each
         q = new_q.exp()  # |d K d - q|, never inf * 0 where q underflows
-        for _ in range(DEBIAS_STEPS):
+        for step in range(DEBIAS_STEPS):
             k_d = log_convolve(stage.interactions[1], eps, log_d)
-            symmetric_error = float((torch.exp(log_d + k_d) - q).abs().sum() / q.sum())
+            if step == DEBIAS_STEPS - 1:  # the error of the d this last update starts from
+                symmetric_error = float((torch.exp(log_d + k_d) - q).abs().sum() / q.sum())
             log_d = (log_d + new_q - k_d) / 2
     fs, gs = list(state.fs), list(state.gs)
     fs[0], gs[0] = f, g
