@@ -42,7 +42,7 @@ import torch
 from numba import njit, prange
 from torch import Tensor
 
-from ._online_exp import fast_exp, prefer_wide_vectors
+from ._online_exp import fast_exp, fast_max, prefer_wide_vectors
 
 #: Columns per block: two buffers of this size stay in the L1 cache.
 BLOCK = 1024
@@ -155,24 +155,68 @@ def _block_max_sum(xi, yT, hb, j0, j1, c, p, tmp):
     return bm, acc
 
 
+@njit(fastmath=FASTMATH, cache=True)
+def _block_max(xi, yT, hb, j0, j1, c, p, tmp):
+    """max_j e_j over one block, fused with the costs for D <= 3 (``fast_max``, which
+    LLVM vectorises, unlike numba's ``max``)."""
+    prefer_wide_vectors()
+    D = xi.shape[0]
+    L = j1 - j0
+    h = hb[j0:j1]
+    top = hb.dtype.type(-3.0e38)
+    if D == 3:
+        x0, x1, x2 = xi[0], xi[1], xi[2]
+        y0, y1, y2 = yT[0, j0:j1], yT[1, j0:j1], yT[2, j0:j1]
+        for k in range(L):
+            d0 = x0 - y0[k]
+            d1 = x1 - y1[k]
+            d2 = x2 - y2[k]
+            r = d0 * d0 + d1 * d1 + d2 * d2
+            top = fast_max(top, h[k] - c * (r if p == 2 else math.sqrt(r)))
+    elif D == 2:
+        x0, x1 = xi[0], xi[1]
+        y0, y1 = yT[0, j0:j1], yT[1, j0:j1]
+        for k in range(L):
+            d0 = x0 - y0[k]
+            d1 = x1 - y1[k]
+            r = d0 * d0 + d1 * d1
+            top = fast_max(top, h[k] - c * (r if p == 2 else math.sqrt(r)))
+    else:
+        _fill(xi, yT, hb, j0, j1, c, p, tmp, tmp)
+        for k in range(L):
+            top = fast_max(top, tmp[k])
+    return top
+
+
 #: A block sum above this may hold overflowed terms (exp clamps its input at ~88).
 _OVERFLOW = 2.0**64
+#: A row sum below this lost its terms to underflow: the shift was far above the max.
+_UNDERFLOW = 2.0**-40
 
 
 @njit(fastmath=FASTMATH, cache=True)
 def row_lse(xi, yT, hb, c, p, tmp):
-    """log sum_j exp(hb_j - c C(xi, y_j)), exact, in about one pass over y.
-
-    Each block is summed shifted by the running max m (the first exponent, then the
-    max of the blocks summed exactly). A block whose terms reach 2^64 / BLOCK (its
-    exponents exceed m by ~37: the sum may have overflowed or lost the small terms'
-    precision) is summed again with its own max, and the running sum is rescaled by
-    exp(m_old - m_new). Terms below m are never a problem: the term at m is 1.
-    """
+    """log sum_j exp(hb_j - c C(xi, y_j)), exact, in about one pass over y, shifted by
+    the first exponent to start with (:func:`row_lse_from`)."""
     M = yT.shape[1]
     first = M - M  # an int64: the literal 0 would compile _fill once more, for literals
     _fill(xi, yT, hb, first, first + 1, c, p, tmp, tmp)
-    m = tmp[0]
+    return row_lse_from(xi, yT, hb, c, p, tmp, tmp[0])
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def row_lse_from(xi, yT, hb, c, p, tmp, m):
+    """log sum_j exp(hb_j - c C(xi, y_j)), exact, in one pass over y when the shift ``m``
+    is within ~40 of the max (e.g. the log-sum-exp of a nearby row: rows of one cluster).
+
+    Each block is summed shifted by the running shift m. A block whose terms reach
+    2^64 / BLOCK (its exponents exceed m by ~37: the sum may have overflowed or lost
+    the small terms' precision) is summed again with its own max, and the running sum
+    is rescaled by exp(m_old - m_new). A final sum below 2^-40 (m was more than ~28
+    above every exponent, and the terms may have underflowed) is computed again from
+    the exact max, in two passes.
+    """
+    M = yT.shape[1]
     s = c - c
     for j0 in range(0, M, BLOCK):
         j1 = min(j0 + BLOCK, M)
@@ -185,6 +229,13 @@ def row_lse(xi, yT, hb, c, p, tmp):
             else:
                 acc = acc * fast_exp(bm - m)
         s += acc
+    if not s >= _UNDERFLOW:
+        m = hb.dtype.type(-3.0e38)
+        for j0 in range(0, M, BLOCK):
+            m = fast_max(m, _block_max(xi, yT, hb, j0, min(j0 + BLOCK, M), c, p, tmp))
+        s = c - c
+        for j0 in range(0, M, BLOCK):
+            s += _block_sum(xi, yT, hb, j0, min(j0 + BLOCK, M), c, p, m, tmp)
     return m + math.log(s)
 
 

@@ -35,8 +35,9 @@ from .._online_exp import fast_exp
 from .._online_numba import (
     BLOCK,
     FASTMATH,
+    _block_max,
     _fill,
-    row_lse,
+    row_lse_from,
     row_planvec,
     row_softmin_backward,
 )
@@ -105,8 +106,15 @@ def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunk
         for cl in range(ch * K // nchunks, (ch + 1) * K // nchunks):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
             yk, hk = _gather_targets(yT, h2, col_lo, col_hi, r0, r1, ys, hs)
+            L = yk.shape[1]
+            shift = out.dtype.type(-3.0e38)  # the exact max of the cluster's first row,
+            if x_offsets[cl] < x_offsets[cl + 1]:  # then the previous row's result
+                for j0 in range(0, L, BLOCK):
+                    j1 = min(j0 + BLOCK, L)
+                    shift = max(shift, _block_max(x[x_offsets[cl]], yk, hk, j0, j1, c, p, tmp))
             for i in range(x_offsets[cl], x_offsets[cl + 1]):
-                out[i] = row_lse(x[i], yk, hk, c, p, tmp)
+                out[i] = row_lse_from(x[i], yk, hk, c, p, tmp, shift)
+                shift = out[i]
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)

@@ -56,8 +56,10 @@ from ._hierarchy import Hierarchy, Level, plan_levels
 
 logger = logging.getLogger("brenier.multiscale")
 
-#: The truncation chains start from a grid of at most this many cells (tested densely).
-CHAIN_TOP = 512
+#: The truncation chains start from a grid of at most this many cells (tested densely,
+#: serially: 512 cells made that test a third of the time at 10^4 points, blur 0.01;
+#: 128 gives the same kept blocks, iterations and values, 1.26 -> 0.89 s).
+CHAIN_TOP = 128
 
 
 def _inherit(kernel: BlockSparsePair, rows: Clusters, x: Tensor) -> BlockSparsePair:
