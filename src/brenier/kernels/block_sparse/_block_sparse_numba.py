@@ -13,14 +13,18 @@ of kept y clusters, consecutive clusters merged into one range). Every row of cl
 Gather, then stream: the kept columns of cluster ``I`` (coordinates, ``h`` and the
 vectors of the companion reductions) are first copied into contiguous scratch buffers
 (one set per thread, ``width`` columns), once per cluster; every row of the cluster
-then runs the *online* kernels' row functions (``row_lse``, ``row_planvec``,
-``row_softmin_backward``) on them. The copy costs one pass over the kept columns per
-cluster, shared by its rows, and the pair loop runs at the online kernels' speed
-whatever the length of the ranges (short ranges, from small blocks, would otherwise
-defeat the vectorisation). Measured against the online kernel on the same pairs:
-58% of its throughput with 6 rows per cluster, 79% with 25, 88% with 100. The
-backward accumulates its column sums in buffers and scatters them back per cluster.
-Work is split over threads by contiguous cluster chunks.
+then runs on them: the log-sum-exp four rows per pass (:func:`_sums4`), each row's sum
+shifted by the previous row's result, the other reductions with the *online* kernels'
+row functions (``row_lse_from``, ``row_planvec``, ``row_softmin_backward``). The copy
+costs one pass over the kept columns per cluster, shared by its rows, and the pair
+loop runs at the online kernels' speed whatever the length of the ranges (short
+ranges, from small blocks, would otherwise defeat the vectorisation). The last
+temperature's softmin at 10^5 points (blur 0.01, 0.9% of the pairs kept, 9 rows per
+cluster): 0.43 ns per pair per thread, against 0.80 ns one row at a time with a
+gather that kept numba's wraparound tests; shifting each row by its first exponent
+(far below the max at small eps: most blocks went through the overflow fallback) cost
+3.2 ns at 10^4 points. The backward accumulates its column sums in buffers and
+scatters them back per cluster. Work is split over threads by contiguous cluster chunks.
 """
 
 from __future__ import annotations
@@ -31,8 +35,10 @@ import numba
 import numpy as np
 from numba import njit, prange
 
-from .._online_exp import fast_exp
+from .._online_exp import fast_exp, prefer_wide_vectors
 from .._online_numba import (
+    _OVERFLOW,
+    _UNDERFLOW,
     BLOCK,
     FASTMATH,
     _block_max,
@@ -50,16 +56,20 @@ def _gather(src, col_lo, col_hi, r0, r1, L, scratch):
 
     A reshaped 1D slice rather than a 2D view of a buffer: numba vectorises the row
     functions for C-contiguous arrays only (a strided view compiles a scalar loop).
+    Each range is copied between two views, indexed from 0 by the loop counter: LLVM
+    then knows the indices are not negative and copies with vector moves (indexing
+    ``s[lo + q]`` kept numba's wraparound test on every element, 2.7x slower).
     """
     dst = scratch[: src.shape[0] * L].reshape((src.shape[0], L))
     for e in range(src.shape[0]):
         s, d = src[e], dst[e]
         k = 0
         for r in range(r0, r1):
-            lo = col_lo[r]
-            for q in range(col_hi[r] - lo):  # a loop: a slice assignment compiles its
-                d[k + q] = s[lo + q]  # shape check and error message (~1 s)
-            k += col_hi[r] - lo
+            lo, n = col_lo[r], col_hi[r] - col_lo[r]
+            sv, dv = s[lo : lo + n], d[k : k + n]
+            for q in range(n):  # a loop: a slice assignment compiles its
+                dv[q] = sv[q]  # shape check and error message (~1 s)
+            k += n
     return dst
 
 
@@ -70,10 +80,11 @@ def _scatter_add(src, col_lo, col_hi, r0, r1, dst) -> None:
         s, d = src[e], dst[e]
         k = 0
         for r in range(r0, r1):
-            lo = col_lo[r]
-            for q in range(col_hi[r] - lo):
-                d[lo + q] += s[k + q]
-            k += col_hi[r] - lo
+            lo, n = col_lo[r], col_hi[r] - col_lo[r]
+            sv, dv = s[k : k + n], d[lo : lo + n]
+            for q in range(n):
+                dv[q] += sv[q]
+            k += n
 
 
 @njit(cache=True)
@@ -93,10 +104,64 @@ def _gather_targets(yT, h2, col_lo, col_hi, r0, r1, ys, hs):
     return yk, _gather(h2, col_lo, col_hi, r0, r1, L, hs)[0]
 
 
+@njit(fastmath=FASTMATH, cache=True)
+def _sums4(x, i, yT, hb, c, p, m):
+    """``sum_j exp(hb_j - c C(x_q, y_j) - m)`` for the four rows q = i, ..., i + 3 of x
+    (D = 2 or 3) in one pass over the targets: each target is loaded once for four
+    rows (1.2x the throughput of one row at a time)."""
+    prefer_wide_vectors()
+    D, L = yT.shape[0], yT.shape[1]
+    s0 = s1 = s2 = s3 = c - c
+    if D == 3:
+        y0, y1, y2 = yT[0], yT[1], yT[2]
+        a0, a1, a2 = x[i, 0], x[i, 1], x[i, 2]
+        b0, b1, b2 = x[i + 1, 0], x[i + 1, 1], x[i + 1, 2]
+        e0, e1, e2 = x[i + 2, 0], x[i + 2, 1], x[i + 2, 2]
+        f0, f1, f2 = x[i + 3, 0], x[i + 3, 1], x[i + 3, 2]
+        for k in range(L):
+            u0, u1, u2, v = y0[k], y1[k], y2[k], hb[k] - m
+            r = (a0 - u0) ** 2 + (a1 - u1) ** 2 + (a2 - u2) ** 2
+            s0 += fast_exp(v - c * (r if p == 2 else math.sqrt(r)))
+            r = (b0 - u0) ** 2 + (b1 - u1) ** 2 + (b2 - u2) ** 2
+            s1 += fast_exp(v - c * (r if p == 2 else math.sqrt(r)))
+            r = (e0 - u0) ** 2 + (e1 - u1) ** 2 + (e2 - u2) ** 2
+            s2 += fast_exp(v - c * (r if p == 2 else math.sqrt(r)))
+            r = (f0 - u0) ** 2 + (f1 - u1) ** 2 + (f2 - u2) ** 2
+            s3 += fast_exp(v - c * (r if p == 2 else math.sqrt(r)))
+    else:
+        y0, y1 = yT[0], yT[1]
+        a0, a1, b0, b1 = x[i, 0], x[i, 1], x[i + 1, 0], x[i + 1, 1]
+        e0, e1, f0, f1 = x[i + 2, 0], x[i + 2, 1], x[i + 3, 0], x[i + 3, 1]
+        for k in range(L):
+            u0, u1, v = y0[k], y1[k], hb[k] - m
+            r = (a0 - u0) ** 2 + (a1 - u1) ** 2
+            s0 += fast_exp(v - c * (r if p == 2 else math.sqrt(r)))
+            r = (b0 - u0) ** 2 + (b1 - u1) ** 2
+            s1 += fast_exp(v - c * (r if p == 2 else math.sqrt(r)))
+            r = (e0 - u0) ** 2 + (e1 - u1) ** 2
+            s2 += fast_exp(v - c * (r if p == 2 else math.sqrt(r)))
+            r = (f0 - u0) ** 2 + (f1 - u1) ** 2
+            s3 += fast_exp(v - c * (r if p == 2 else math.sqrt(r)))
+    return s0, s1, s2, s3
+
+
+@njit(cache=True, inline="always")
+def _safe(s):
+    """A sum shifted by a good guess: neither overflowed nor underflowed."""
+    return s < _OVERFLOW and s >= _UNDERFLOW
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunks, out):
     """out[i] = the block-sparse log-sum-exp of row i; x (N, D), yT (D, M); ``width``
-    bounds the kept columns of a cluster."""
+    bounds the kept columns of a cluster.
+
+    Every row's sum is shifted by the previous row's log-sum-exp (rows of one cluster
+    are close, so this is within a few units of the row's max; the cluster's first row
+    takes its exact max): one pass over the targets, four rows at a time for D = 2, 3.
+    A shift that over- or underflowed sends its rows to :func:`row_lse_from`, which
+    rescales (measured at 10^5 points, blur 0.01: no row needed it).
+    """
     K = x_offsets.shape[0] - 1
     D = yT.shape[0]
     h2 = h.reshape(1, -1)
@@ -107,14 +172,25 @@ def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunk
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
             yk, hk = _gather_targets(yT, h2, col_lo, col_hi, r0, r1, ys, hs)
             L = yk.shape[1]
+            i, i1 = x_offsets[cl], x_offsets[cl + 1]
             shift = out.dtype.type(-3.0e38)  # the exact max of the cluster's first row,
-            if x_offsets[cl] < x_offsets[cl + 1]:  # then the previous row's result
+            if i < i1:  # then the previous row's result
                 for j0 in range(0, L, BLOCK):
-                    j1 = min(j0 + BLOCK, L)
-                    shift = max(shift, _block_max(x[x_offsets[cl]], yk, hk, j0, j1, c, p, tmp))
-            for i in range(x_offsets[cl], x_offsets[cl + 1]):
-                out[i] = row_lse_from(x[i], yk, hk, c, p, tmp, shift)
-                shift = out[i]
+                    shift = max(shift, _block_max(x[i], yk, hk, j0, min(j0 + BLOCK, L), c, p, tmp))
+            if D == 2 or D == 3:
+                while i + 4 <= i1:
+                    s0, s1, s2, s3 = _sums4(x, i, yk, hk, c, p, shift)
+                    if _safe(s0) and _safe(s1) and _safe(s2) and _safe(s3):
+                        out[i], out[i + 1] = shift + math.log(s0), shift + math.log(s1)
+                        out[i + 2], out[i + 3] = shift + math.log(s2), shift + math.log(s3)
+                    else:
+                        for q in range(i, i + 4):
+                            out[q] = row_lse_from(x[q], yk, hk, c, p, tmp, shift)
+                    shift = out[i + 3]
+                    i += 4
+            for q in range(i, i1):
+                out[q] = row_lse_from(x[q], yk, hk, c, p, tmp, shift)
+                shift = out[q]
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
