@@ -72,7 +72,7 @@ def _raise_maxima(X, j, cd2, m, width):
 def _gap(bounds, j, m, width):
     """``max_l (bounds[j, l] - m[l])``: a target (or all beyond it) can matter for some
     lane iff this is at least ``c d^2 - T``."""
-    gap = bounds[0, 0] - bounds[0, 0] + m.dtype.type(NEG) * m.dtype.type(2.0)
+    gap = m.dtype.type(2.0 * NEG)
     for lane in range(min(width, LANES)):
         gap = fast_max(gap, bounds[j, lane] - m[lane])
     return gap

@@ -41,9 +41,9 @@ from .._online_numba import (
     _UNDERFLOW,
     BLOCK,
     FASTMATH,
-    _block_max,
     _fill,
     row_lse_from,
+    row_max,
     row_planvec,
     row_softmin_backward,
 )
@@ -171,12 +171,9 @@ def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunk
         for cl in range(ch * K // nchunks, (ch + 1) * K // nchunks):
             r0, r1 = row_ptr[cl], row_ptr[cl + 1]
             yk, hk = _gather_targets(yT, h2, col_lo, col_hi, r0, r1, ys, hs)
-            L = yk.shape[1]
             i, i1 = x_offsets[cl], x_offsets[cl + 1]
-            shift = out.dtype.type(-3.0e38)  # the exact max of the cluster's first row,
-            if i < i1:  # then the previous row's result
-                for j0 in range(0, L, BLOCK):
-                    shift = max(shift, _block_max(x[i], yk, hk, j0, min(j0 + BLOCK, L), c, p, tmp))
+            # The exact max of the cluster's first row, then the previous row's result.
+            shift = row_max(x[i], yk, hk, c, p, tmp) if i < i1 else out.dtype.type(0.0)
             if D == 2 or D == 3:
                 while i + 4 <= i1:
                     s0, s1, s2, s3 = _sums4(x, i, yk, hk, c, p, shift)
