@@ -28,12 +28,14 @@ import argparse
 import sys
 import time
 import warnings
+from itertools import product
 from pathlib import Path
 
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import brenier
+import brenier.solvers._sinkhorn as sinkhorn_module
 import brenier.solvers._solve as solve_module
 from _machine import machine, write_json
 from brenier.solvers import epsilon_schedule
@@ -98,37 +100,41 @@ def main() -> None:
     parser.add_argument("--tols", type=float, nargs="+", default=[1e-3, 1e-4])
     parser.add_argument("--backends", nargs="+", default=["multiscale", "online"])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument(
+        "--handovers", type=float, nargs="+", default=[sinkhorn_module.INTERMEDIATE_TOL],
+        help="marginal errors at which an intermediate temperature hands over",
+    )  # fmt: skip
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # float32 at small blurs warns about the rounding floor
     rows = []
-    print("| case | backend | tol | schedule | iterations | seconds | value | gradient | status |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    columns = "case backend tol schedule handover iterations seconds value gradient status".split()
+    print("| " + " | ".join(columns) + " |")
+    print("|---" * len(columns) + "|")
     for name, x, y, blur in cases(args.n):
         value_ref, gradient_ref = reference(name, args.n, x, y, blur)
         for backend in args.backends:
-            for tol in args.tols:
-                for variant in args.variants:
-                    solve_module.epsilon_schedule = VARIANTS[variant]
-                    start = time.perf_counter()
-                    value, gradient, iterations, status = value_and_gradient(
-                        x.float(), y.float(), blur=blur, tol=tol, backend=backend
-                    )
-                    seconds = time.perf_counter() - start
-                    row = {
-                        "case": name, "backend": backend, "tol": tol, "schedule": variant,
-                        "iterations": iterations, "seconds": seconds, "status": status,
-                        "value_error": (value - value_ref) / value_ref,
-                        "gradient_error": float(
-                            (gradient.double() - gradient_ref).norm() / gradient_ref.norm()
-                        ),
-                    }  # fmt: skip
-                    rows.append(row)
-                    print(
-                        f"| {name} | {backend} | {tol:g} | {variant} | {iterations} | "
-                        f"{seconds:.2f} | {row['value_error']:+.3%} | "
-                        f"{row['gradient_error']:.3%} | {status} |",
-                        flush=True,
-                    )
+            for tol, variant, handover in product(args.tols, args.variants, args.handovers):
+                solve_module.epsilon_schedule = VARIANTS[variant]
+                sinkhorn_module.INTERMEDIATE_TOL = handover
+                start = time.perf_counter()
+                value, gradient, iterations, status = value_and_gradient(
+                    x.float(), y.float(), blur=blur, tol=tol, backend=backend
+                )
+                seconds = time.perf_counter() - start
+                error = (gradient.double() - gradient_ref).norm() / gradient_ref.norm()
+                row = {
+                    "case": name, "backend": backend, "tol": tol, "schedule": variant,
+                    "handover": handover, "iterations": iterations, "seconds": seconds,
+                    "status": status, "value_error": (value - value_ref) / value_ref,
+                    "gradient_error": float(error),
+                }  # fmt: skip
+                rows.append(row)
+                print(
+                    f"| {name} | {backend} | {tol:g} | {variant} | {handover:g} | {iterations} | "
+                    f"{seconds:.2f} | {row['value_error']:+.3%} | "
+                    f"{row['gradient_error']:.3%} | {status} |",
+                    flush=True,
+                )
     solve_module.epsilon_schedule = epsilon_schedule
     record = {"machine": machine(), "args": vars(args), "n": args.n, "rows": rows}
     print(f"wrote {write_json('stopping', record)}")

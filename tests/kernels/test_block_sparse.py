@@ -192,6 +192,32 @@ def test_truncation_bound_is_rigorous_even_for_irregular_potentials(gen, noise, 
     assert torch.equal(_visited(yx, cy.perm, cx.perm, 400, 500), kept.T)  # exact transposes
 
 
+def test_truncation_bound_keeps_the_cost_curvature(gen) -> None:
+    # Blocks much wider than the plan's band (sqrt(2 tau eps) = 0.24 here, blocks of
+    # side 0.6): a bound linear in the block extents keeps 8.6x the block pairs that
+    # hold a needed pair; with the -|delta - eta|^2 / 2 of the cost kept, 4.4x.
+    x = torch.randn(500, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(400, 3, generator=gen, dtype=torch.float64) + 0.7
+    w, v = torch.full((500,), 1 / 500, dtype=x.dtype), torch.full((400,), 1 / 400, dtype=x.dtype)
+    shift = torch.full((3,), 0.7, dtype=x.dtype)
+    f, g = -(x @ shift), y @ shift - 0.5 * float(shift @ shift)
+    eps, tau = 0.01, 3.0
+    cx, cy = grid_clusters(x, w, 0.6), grid_clusters(y, v, 0.6)
+    fits = potential_fit(f, Frame.of(w, x, cx)), potential_fit(g, Frame.of(v, y, cy))
+    xy, _ = truncate(cx, cy, *fits, eps, tau)
+    needed = f[:, None] + g[None, :] - torch.cdist(x, y).square() / 2 >= -tau * eps
+    kept = _visited(xy, cx.perm, cy.perm, 500, 400)
+    assert bool(kept[needed].all())
+    lx, ly = torch.empty(500, dtype=torch.long), torch.empty(400, dtype=torch.long)
+    lx[cx.perm] = torch.repeat_interleave(torch.arange(cx.count), cx.offsets.diff())
+    ly[cy.perm] = torch.repeat_interleave(torch.arange(cy.count), cy.offsets.diff())
+    blocks = torch.zeros(cx.count, cy.count, dtype=torch.bool)
+    rows, cols = needed.nonzero(as_tuple=True)
+    blocks[lx[rows], ly[cols]] = True
+    best_possible = blocks[lx[:, None], ly[None, :]].sum()
+    assert kept.sum() < 6 * best_possible
+
+
 def test_truncation_gives_rows_of_zero_mass_a_partner_with_mass(gen) -> None:
     # Found by the sweep (issue 14): a cluster of zero mass has F = -inf, so all its
     # scores tied at -inf and it kept the first column, which could be of zero mass too;

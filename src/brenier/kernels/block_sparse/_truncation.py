@@ -16,8 +16,20 @@ fit of each potential on each block, :math:`f_i = F_I + A_I \\cdot \\delta_i + e
     + r_I |A_I - c_I + c_J| + r_J |B_J - c_J + c_I| + E_I + E_J .
 
 For smooth potentials :math:`A_I \\approx c_I - T(c_I)` (T the map), so the slack is
-:math:`r_I |c_J - T(c_I)|`: small for the pairs near the map, where it matters. It
-needs no smoothness: irregular potentials (the sparse tails of sampled Gaussians,
+:math:`r_I |c_J - T(c_I)|`: small for the pairs near the map, where it matters.
+
+For p = 2 the dropped :math:`-|\\delta_i - \\eta_j|^2/2` gives a second bound: with the
+slopes :math:`u = A_I - c_I + c_J`, :math:`v = B_J + c_I - c_J` and
+:math:`s = u + v = A_I + B_J` (about 0 near the map, where :math:`v \\approx -u`),
+:math:`u \\cdot \\delta + v \\cdot \\eta - |\\delta - \\eta|^2/2
+\\le h(|u|) + \\max_\\eta s \\cdot \\eta`, where
+:math:`h(t) = \\max_{|w| \\le r} (t |w| - |w|^2/2)` over :math:`r = r_I + r_J` (the
+clusters' radii), and the same with u, v swapped. The rule takes the smaller bound.
+Blocks wider than the plan's band (:math:`r \\gg \\sqrt{2\\tau\\varepsilon}`) then keep
+partners up to :math:`r + \\sqrt{2\\tau\\varepsilon}` from the map instead of about 2r:
+half the block pairs in ``test_truncation_bound_keeps_the_cost_curvature``.
+
+Neither bound needs smoothness: irregular potentials (the sparse tails of sampled Gaussians,
 whose empirical map is far from smooth at the scale of a block) only widen the bound.
 A first version assumed smoothness (slack :math:`(r_I + r_J)\\sqrt{2\\tau\\varepsilon} +
 (r_I + r_J)^2`) and dropped the best partners of a few tail points (their softmins
@@ -107,6 +119,7 @@ class Frame:
         delta: (N, D) offsets from the clusters' centroids.
         normal: (K, D, D) regularised second moments (the least-squares matrices).
         U, R: (K, D, D) principal axes (columns) and (K, D) extents along them.
+        radius: (K,) the largest distance of an entity from its cluster's centroid.
     """
 
     perm: Tensor
@@ -119,6 +132,7 @@ class Frame:
     normal: Tensor
     U: Tensor
     R: Tensor
+    radius: Tensor
 
     @classmethod
     def of(cls, w: Tensor, x: Tensor, clusters: Clusters) -> Frame:
@@ -139,17 +153,21 @@ class Frame:
         R = torch.zeros(K, D, dtype=cov.dtype).scatter_reduce_(
             0, labels[:, None].expand(-1, D), proj, "amax"
         )
-        return cls(clusters.perm, labels, ws, mass, d, m - c, delta, normal, U, R)
+        radius = torch.zeros(K, dtype=cov.dtype).scatter_reduce_(
+            0, labels, delta.norm(dim=1), "amax"
+        )
+        return cls(clusters.perm, labels, ws, mass, d, m - c, delta, normal, U, R, radius)
 
 
 def potential_fit(f: Tensor, frame: Frame) -> Fit:
     """Linear fits of a potential f (N,) on each cluster of a :class:`Frame`.
 
-    Returns (F, A, E, U, R): on cluster I, :math:`f_i \\le F_I + A_I \\cdot (x_i - c_I)
+    Returns (F, A, E, U, R, radius): on cluster I, :math:`f_i \\le F_I + A_I \\cdot (x_i - c_I)
     + E_I`, with (F, A) the weighted least-squares fit (a small ridge keeps it defined
     on clusters of one point or of one line), E the largest residual, and the extent
     of the cluster along the principal axes U_I (D, D, columns) of its points:
-    :math:`|(x_i - c_I) \\cdot U_{I,k}| \\le R_{I,k}`. On a surface the normal extent is
+    :math:`|(x_i - c_I) \\cdot U_{I,k}| \\le R_{I,k}`, and its radius
+    :math:`|x_i - c_I| \\le r_I`. On a surface the normal extent is
     small, so a displacement across the surface widens the bound little.
     Clusters of zero weight get ``F = -inf``: they carry no mass, so they must never be
     the only partner of a cluster that does (its marginal could not be met).
@@ -165,7 +183,7 @@ def potential_fit(f: Tensor, frame: Frame) -> Fit:
     E = torch.full((K,), -math.inf, dtype=fs.dtype).scatter_reduce_(0, fr.labels, residual, "amax")
     live = fr.mass > 0
     F = torch.where(live, F, -math.inf)
-    return F, torch.where(live[:, None], A, 0.0), torch.where(live, E, 0.0), fr.U, fr.R
+    return F, torch.where(live[:, None], A, 0.0), torch.where(live, E, 0.0), fr.U, fr.R, fr.radius
 
 
 @dataclass(frozen=True)
@@ -191,7 +209,7 @@ class Children:
 
 
 def _geometry(c: Clusters, fit: Fit) -> tuple[np.ndarray, ...]:
-    """The compiled rule's view of one side: (centroids, F, A, E, U, R), float64."""
+    """The compiled rule's view of one side: (centroids, F, A, E, U, R, radius), float64."""
     parts = (c.centroids, *fit)
     return tuple(np.ascontiguousarray(t.detach().double().numpy()) for t in parts)
 

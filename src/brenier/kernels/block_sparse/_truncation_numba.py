@@ -2,8 +2,8 @@
 
 Kept blocks are CSR lists ``(ptr, idx)``: row ``I`` keeps the columns
 ``idx[ptr[I]:ptr[I + 1]]``, sorted. A side's *geometry* is the tuple
-``(c, F, A, E, U, R)`` of its blocks' centroids, linear fits of the potential and
-principal extents (``_truncation.py``). The rule keeps the block (I, J) when the bound
+``(c, F, A, E, U, R, r)`` of its blocks' centroids, linear fits of the potential,
+principal extents and radii (``_truncation.py``). The rule keeps the block (I, J) when the bound
 
 .. math::
 
@@ -13,7 +13,9 @@ principal extents (``_truncation.py``). The rule keeps the block (I, J) when the
 
 holds (for p = 2; for p = 1, :math:`C = |x - y|`, the centres' difference
 :math:`c_I - c_J` in the slack becomes its direction :math:`(c_I - c_J) / |c_I - c_J|`,
-the gradient of the cost there, and :math:`S_{IJ} = F_I + G_J - |c_I - c_J|`), and
+the gradient of the cost there, and :math:`S_{IJ} = F_I + G_J - |c_I - c_J|`); for p = 2
+the slack is also bounded with the cost's curvature (:func:`_quadratic_slack`, the
+smaller one is used; the side's geometry then carries the blocks' radii too), and
 every row keeps its best block (largest :math:`G_J - C(c_I, c_J)`, the score without
 the row's own constant F_I, so that rows of zero mass rank their partners too).
 Rows are processed in parallel, each in two passes (count, then fill), so no list ever
@@ -67,11 +69,47 @@ def _spread(A, U, R, I, cx, cy, J, scale):
 
 
 @njit(cache=True, inline="always")
+def _sum_spread(A, I, B, J, U, R, K):
+    """max over the block K of (A_I + B_J) . delta, from its extents R_K along U_K."""
+    D = A.shape[1]
+    out = 0.0
+    for k in range(D):
+        proj = 0.0
+        for e in range(D):
+            proj += (A[I, e] + B[J, e]) * U[K, e, k]
+        out += abs(proj) * R[K, k]
+    return out
+
+
+@njit(cache=True, inline="always")
+def _peak(t, r):
+    """max of u . w - |w|^2 / 2 over the ball |w| <= r, for |u| = t."""
+    return 0.5 * t * t if t <= r else r * t - 0.5 * r * r
+
+
+@njit(cache=True, inline="always")
+def _quadratic_slack(gx, gy, I, J):
+    """p = 2: a bound that keeps the cost's curvature, the smaller of
+    h(|u|) + max_eta s . eta and h(|v|) + max_delta s . delta, with u, v the two
+    slopes, s = u + v = A_I + B_J and h(t) = max_{|w| <= r_I + r_J} t |w| - |w|^2 / 2."""
+    (cx, _, A, _, U, R, rx), (cy, _, B, _, V, S, ry) = gx, gy
+    nu = nv = 0.0
+    for e in range(cx.shape[1]):
+        t = cy[J, e] - cx[I, e]
+        nu += (A[I, e] + t) ** 2
+        nv += (B[J, e] - t) ** 2
+    r = rx[I] + ry[J]
+    on_y = _peak(np.sqrt(nu), r) + _sum_spread(A, I, B, J, V, S, J)
+    on_x = _peak(np.sqrt(nv), r) + _sum_spread(A, I, B, J, U, R, I)
+    return min(on_y, on_x)
+
+
+@njit(cache=True, inline="always")
 def _kept(gx, gy, I, J, score, te, p):
     """The rule: the upper bound of the plan's exponent over the block (I, J). The cost's
     gradient at the centres is c_I - c_J (p = 2) or its direction (p = 1; any vector of
     the unit ball, 0 here, where the centres coincide: |x - y| is convex)."""
-    (cx, _, A, E, U, R), (cy, _, B, H, V, S) = gx, gy
+    (cx, _, A, E, U, R, _), (cy, _, B, H, V, S, _) = gx, gy
     scale = 1.0
     if p == 1:
         d = 0.0
@@ -80,6 +118,8 @@ def _kept(gx, gy, I, J, score, te, p):
             d += t * t
         scale = 1.0 / np.sqrt(d) if d > 0.0 else 0.0
     slack = _spread(A, U, R, I, cx, cy, J, scale) + _spread(B, V, S, J, cy, cx, I, scale)
+    if p == 2:
+        slack = min(slack, _quadratic_slack(gx, gy, I, J))
     return score + slack + E[I] + H[J] >= -te
 
 
