@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from torch import Tensor
+
+from ..geometry import Geometry, PointCloud
 from ..kernels import KernelBackend, pair_kernel
 from ..problems import Objective
 from ._stages import Interaction, SinkhornState, Stage
@@ -22,10 +25,17 @@ def interactions(objective: Objective, backend: KernelBackend) -> tuple[Interact
             out.append(Interaction.self_interaction(xy, x.weights.detach(), problem.rho))
         else:
             yx = pair_kernel(backend, y, x, cost)
-            out.append(
-                Interaction.pair(xy, yx, x.weights.detach(), y.weights.detach(), problem.rho)
-            )
+            a, b = x.weights.detach(), y.weights.detach()
+            out.append(Interaction.pair(xy, yx, a, b, problem.rho, points=_points(x, y)))
     return tuple(out)
+
+
+def _points(x: Geometry, y: Geometry) -> tuple[Tensor, Tensor] | None:
+    """The supports of two point clouds, for the loop's look at the transport map
+    (grids: ``None``, their supports are not materialised)."""
+    if isinstance(x, PointCloud) and isinstance(y, PointCloud):
+        return x.points.detach(), y.points.detach()
+    return None
 
 
 @dataclass(frozen=True)

@@ -56,11 +56,15 @@ class Progress:
         self.best = math.inf
         self.since_best = 0
 
+    def near(self, error: float) -> bool:
+        """Whether ``error`` is within :data:`NEAR_FLOOR` of the rounding floor."""
+        return error <= NEAR_FLOOR * self.floor
+
     def stalled(self, error: float) -> bool:
         """Records one iteration's error; True when the loop should give up."""
         if math.isnan(error):
             return True
-        near = error <= NEAR_FLOOR * self.floor
+        near = self.near(error)
         progress = FLOOR_PROGRESS if near else MIN_PROGRESS
         if error < (1 - progress) * self.best:
             self.best, self.since_best = error, 0

@@ -41,6 +41,10 @@ and damping :math:`\\lambda = 1/(1 + \\varepsilon/\\rho)` (1 for balanced OT):
    averaged update per temperature (GeomLoss) leaves -37% error on the OT cost; 400
    plain alternating iterations, -1.4%; 230 over-relaxed ones (omega = 1.8), -0.64%,
    the entropic bias itself (-0.62% when fully converged).
+
+   Near the rounding floor of the final temperature the loop also stops once the
+   transport maps have settled (:mod:`~brenier.solvers._settling`): there the marginal
+   error creeps for dozens of iterations that no longer move the gradient.
 3. A *free measure* (a barycenter, :class:`~brenier.solvers._stages.FreeMeasure`):
    iterative Bregman projections on the K problems OT(a_k, q) at once,
    :math:`f_k \\leftarrow T_{xy}(g_k)`, :math:`\\tilde g_k = T_{yx}(f_k)`, then
@@ -65,6 +69,7 @@ from torch import Tensor
 from ..results import Status, final_status
 from ._acceleration import AndersonHistory, anderson_step
 from ._progress import NEAR_FLOOR, Progress
+from ._settling import MapWatch
 from ._stages import (
     Callback,
     FreeMeasure,
@@ -212,15 +217,16 @@ def initial_state(stage: Stage) -> SinkhornState:
 
 def _converge_relaxed(
     stage: Stage, state: SinkhornState, tols: tuple[float, float], budget: int, omega: float,
-    callback: Callback | None, floor: float = 0.0,
+    callback: Callback | None, floor: float = 0.0, final: bool = False,
 ) -> SinkhornState:  # fmt: skip
     """Iterates at one stage until the pair problems meet ``tols[0]`` and the symmetric
     ones ``tols[1]`` (``inf``: one update at this stage), or ``budget`` runs out, or the
     error stalls (:class:`~brenier.solvers._progress.Progress`, with the rounding
-    ``floor`` of this temperature)."""
+    ``floor`` of this temperature), or, at the ``final`` one near that floor, the
+    transport maps have settled (:class:`~brenier.solvers._settling.MapWatch`)."""
     tol, symmetric_tol = tols
     relax, previous, k = 1.0, float("inf"), 0  # plain Sinkhorn first after a change of eps
-    progress = Progress(floor=floor)
+    progress, watch = Progress(floor=floor), MapWatch(stage) if final else None
     while k < budget:
         state = relaxed_step(stage, state, relax, symmetric_tol)
         k += 1
@@ -228,7 +234,7 @@ def _converge_relaxed(
             callback(state)
         if state.marginal_error <= tol and state.symmetric_error <= symmetric_tol:
             break
-        if progress.stalled(state.error):
+        if progress.stalled(state.error) or _settled(watch, progress, state):
             break
         # Over-relax once the error decreases; back off to plain Sinkhorn if it grows.
         relax = omega if state.marginal_error < previous else 1.0
@@ -238,7 +244,7 @@ def _converge_relaxed(
 
 def _converge_accelerated(
     stage: Stage, state: SinkhornState, tols: tuple[float, float], budget: int, memory: int,
-    callback: Callback | None, floor: float = 0.0,
+    callback: Callback | None, floor: float = 0.0, final: bool = False,
 ) -> SinkhornState:  # fmt: skip
     """Anderson-accelerated Sinkhorn at one stage (line 2 of the module doc).
 
@@ -262,7 +268,7 @@ def _converge_accelerated(
     best = {k: (float("inf"), state.gs[k]) for k in pairs}  # best error, its plain image
     plain = dict.fromkeys(pairs, False)  # after a revert: plain steps until a new best
     gs, n = {k: state.gs[k] for k in pairs}, 0
-    progress = Progress(floor=floor)
+    progress, watch = Progress(floor=floor), MapWatch(stage) if final else None
     while n < budget:
         images, errors = {}, {}
         for k in pairs:
@@ -298,9 +304,14 @@ def _converge_accelerated(
         state = _commit(state, eps, {k: (images[k][0], gs[k]) for k in pairs}, symmetric, error)
         if callback is not None:
             callback(state)
-        if done or progress.stalled(state.error):
+        if done or progress.stalled(state.error) or _settled(watch, progress, state):
             break
     return state
+
+
+def _settled(watch: MapWatch | None, progress: Progress, state: SinkhornState) -> bool:
+    """Near the rounding floor of the final temperature: whether the maps have settled."""
+    return watch is not None and progress.near(state.error) and watch.settled(state)
 
 
 def log_convolve(p: Interaction, eps: float, h: Tensor) -> Tensor:
@@ -472,11 +483,11 @@ def sinkhorn_loop(
                 state = _converge_free(stage, state, tols, budget, options.anderson, callback)
             elif options.anderson > 0:
                 state = _converge_accelerated(
-                    stage, state, tols, budget, options.anderson, callback, floor
+                    stage, state, tols, budget, options.anderson, callback, floor, final
                 )
             else:
                 state = _converge_relaxed(
-                    stage, state, tols, budget, options.relaxation, callback, floor
+                    stage, state, tols, budget, options.relaxation, callback, floor, final
                 )
         # Near the floor the loop stops once the error no longer falls (``Progress``):
         # within NEAR_FLOOR of the estimate, the error is the rounding's.

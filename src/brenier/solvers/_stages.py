@@ -39,6 +39,9 @@ class Interaction:
         a_log, b_log: their logarithms (-inf where a weight is 0).
         rho: the marginal penalty of unbalanced OT (``None``: balanced).
         symmetric: OT(a, a), one potential.
+        points: the supports x (B, N, D) and y (B, M, D) the kernels act on, where the
+            strategy knows them (the loop then watches the transport map,
+            :mod:`~brenier.solvers._settling`); ``None`` otherwise.
     """
 
     xy: PairKernel
@@ -49,12 +52,14 @@ class Interaction:
     b_log: Tensor
     rho: float | None
     symmetric: bool
+    points: tuple[Tensor, Tensor] | None = None
 
     @classmethod
     def pair(
-        cls, xy: PairKernel, yx: PairKernel, a: Tensor, b: Tensor, rho: float | None
-    ) -> Interaction:
-        return cls(xy, yx, a, b, a.log(), b.log(), rho, symmetric=False)
+        cls, xy: PairKernel, yx: PairKernel, a: Tensor, b: Tensor, rho: float | None,
+        points: tuple[Tensor, Tensor] | None = None,
+    ) -> Interaction:  # fmt: skip
+        return cls(xy, yx, a, b, a.log(), b.log(), rho, symmetric=False, points=points)
 
     @classmethod
     def self_interaction(cls, xx: PairKernel, a: Tensor, rho: float | None) -> Interaction:

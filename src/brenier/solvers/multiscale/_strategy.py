@@ -184,7 +184,7 @@ def _truncated(
     a, b = geo.a[None], geo.b[None]
     kept = _kept(geo, "xy", state.f[0], state.g[0], eps, tau, p)
     xy, yx = _kernels(geo.x, geo.y, bx, by, kept, p)
-    out = [Interaction.pair(xy, yx, a, b, rho)]
+    out = [Interaction.pair(xy, yx, a, b, rho, points=(geo.x[None], geo.y[None]))]
     if len(state.fs) == 3:
         f_aa, g_bb = state.fs[1][0], state.fs[2][0]
         xx = _kernels(geo.x, geo.x, bx, bx, _kept(geo, "xx", f_aa, f_aa, eps, tau, p), p)[0]
