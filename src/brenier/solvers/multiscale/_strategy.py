@@ -51,6 +51,7 @@ from ...kernels.block_sparse import (
     truncate_chain,
 )
 from ...problems import damping
+from .._sinkhorn import rounding_floor
 from .._stages import Interaction, SinkhornState, Stage
 from ._hierarchy import Hierarchy, Level, plan_levels
 
@@ -236,7 +237,10 @@ class MultiscaleStrategy:
             ones by at most exp(-tau) (relative), so a converged result's plan meets
             ``tol`` too. Measured (sweep, 2-12 points, tau = 5): plan marginal errors of
             2.6e-4 to 4.1e-4 at a reported 3.5e-5 to 8.7e-5; with log(1 / tol) = 9.2,
-            below 7e-6.
+            below 7e-6. A ``tol`` below the rounding floor of the last temperature
+            counts as the floor (the loop cannot go below it): float32 at blur 0.01 on
+            a unit scan, 4.4e-4 and tau 7.7 (10^5 points: 1.07% of the pairs kept
+            instead of 1.14%).
     """
 
     def __init__(
@@ -255,6 +259,9 @@ class MultiscaleStrategy:
     ):
         self.x, self.y, self.rho, self.debias, self.p = x, y, rho, debias, p
         self.tau = backend.truncate
+        if tol is not None:  # no finer than the rounding floor lets the loop converge
+            schedule = list(schedule)
+            tol = max(tol, rounding_floor(schedule[-1], schedule[0], x.dtype))
         self.tau_last = self.tau if tol is None else max(self.tau, math.log(1 / tol))
         xd, yd, ad, bd = x.detach()[0], y.detach()[0], a.detach()[0], b.detach()[0]
         n = max(xd.shape[0], yd.shape[0])
