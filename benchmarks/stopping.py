@@ -19,7 +19,8 @@ iterations as a full one); ``even`` spaces the same number of stages geometrical
 They are installed by replacing the schedule the solver imports, for this process only.
 
 Usage: ``python benchmarks/stopping.py [-n 2000] [--tols 1e-3 1e-4] [--backends
-multiscale online] [--variants base merged even]``
+multiscale online] [--variants base merged even] [--handovers 1e-3]
+[--reference-backend online|multiscale] [--cases nefertiti-tanh ...]``
 """
 
 from __future__ import annotations
@@ -81,14 +82,17 @@ def value_and_gradient(x, y, **options) -> tuple[float, torch.Tensor, int, str]:
     return float(result.value), gradient, result.iterations, result.status.value
 
 
-def reference(name: str, n: int, x, y, blur: float) -> tuple[float, torch.Tensor]:
-    path = RESULTS / f"stopping_reference_{name}_{n}.pt"
+def reference(
+    name: str, n: int, x, y, blur: float, backend: str = "online"
+) -> tuple[float, torch.Tensor]:
+    suffix = "" if backend == "online" else f"_{backend}"
+    path = RESULTS / f"stopping_reference_{name}_{n}{suffix}.pt"
     if path.exists():
         value, gradient = torch.load(path)
         return value, gradient
     solve_module.epsilon_schedule = epsilon_schedule
     value, gradient, _, _ = value_and_gradient(
-        x, y, blur=blur, tol=1e-5, backend="online", max_iter=50_000
+        x, y, blur=blur, tol=1e-5, backend=backend, max_iter=50_000
     )
     torch.save((value, gradient), path)
     return value, gradient
@@ -104,6 +108,12 @@ def main() -> None:
         "--handovers", type=float, nargs="+", default=[sinkhorn_module.INTERMEDIATE_TOL],
         help="marginal errors at which an intermediate temperature hands over",
     )  # fmt: skip
+    parser.add_argument(
+        "--reference-backend", default="online", choices=["online", "multiscale"],
+        help="backend of the float64 reference (multiscale: for 10^5 points and more)",
+    )  # fmt: skip
+    parser.add_argument("--cases", nargs="+", default=None, help="only these cases")
+    parser.add_argument("--name", default="stopping", help="results/<name>.json")
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # float32 at small blurs warns about the rounding floor
     rows = []
@@ -111,7 +121,9 @@ def main() -> None:
     print("| " + " | ".join(columns) + " |")
     print("|---" * len(columns) + "|")
     for name, x, y, blur in cases(args.n):
-        value_ref, gradient_ref = reference(name, args.n, x, y, blur)
+        if args.cases and name not in args.cases:
+            continue
+        value_ref, gradient_ref = reference(name, args.n, x, y, blur, args.reference_backend)
         for backend in args.backends:
             for tol, variant, handover in product(args.tols, args.variants, args.handovers):
                 solve_module.epsilon_schedule = VARIANTS[variant]
@@ -137,7 +149,7 @@ def main() -> None:
                 )
     solve_module.epsilon_schedule = epsilon_schedule
     record = {"machine": machine(), "args": vars(args), "n": args.n, "rows": rows}
-    print(f"wrote {write_json('stopping', record)}")
+    print(f"wrote {write_json(args.name, record)}")
 
 
 if __name__ == "__main__":

@@ -117,10 +117,13 @@ def _kept(gx, gy, I, J, score, te, p):
             t = cx[I, k] - cy[J, k]
             d += t * t
         scale = 1.0 / np.sqrt(d) if d > 0.0 else 0.0
+    bound = score + E[I] + H[J]
     slack = _spread(A, U, R, I, cx, cy, J, scale) + _spread(B, V, S, J, cy, cx, I, scale)
+    if bound + slack < -te:  # dropped already: the curvature bound is only ever smaller
+        return False
     if p == 2:
         slack = min(slack, _quadratic_slack(gx, gy, I, J))
-    return score + slack + E[I] + H[J] >= -te
+    return bound + slack >= -te
 
 
 @njit(cache=True)
