@@ -14,7 +14,7 @@ and when it stops there unconverged the ratio printed is a lower bound.
 float32, brenier only (POT has no 3D barycenter), with the peak memory of the process
 that computed it.
 
-OMP_WAIT_POLICY=PASSIVE as in ``benchmarks/multiscale.py``.
+GOMP_SPINCOUNT=10000 as in ``benchmarks/multiscale.py``.
 
 Usage: python benchmarks/barycenters.py [--size 256] [--volume 128] [--blur 1.5]
        [--pot-max-iter 30] [--repeats 3]
@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # as brenier._openmp does, before torch loads
 
 import argparse
 import multiprocessing
@@ -177,6 +177,7 @@ def main() -> None:
 
     path = write_json("barycenters", {
         "machine": machine(), "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
         "size": n, "blur": blur, "reg_pot": reg, "rows": rows, "volume": volume,
         "volume_side": args.volume,
     })  # fmt: skip

@@ -11,10 +11,9 @@ exact cost, and the wall-clock time (one run: these are long), for brenier's
 GeomLoss's ``multiscale`` backend through KeOps on CPU (N <= --geomloss-max: it needs
 minutes above 10^4 points here).
 
-OMP_WAIT_POLICY=PASSIVE is set before torch is imported: on this 2-core machine,
-torch's OpenMP threads otherwise spin between the numba kernels' parallel regions and
-slow every backend down several times (measured: the multiscale tests run in 8 s
-instead of ~90 s). It is recorded in the JSON.
+GOMP_SPINCOUNT=10000 is set before torch is imported, as ``brenier._openmp`` does
+(the OpenMP threads spin about 0.1 ms after a parallel region, then sleep). It is
+recorded in the JSON.
 
 Usage: python benchmarks/multiscale.py [--sizes 10000 100000] [--blur 0.01] [--plot out.png]
 """
@@ -23,7 +22,7 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # as brenier._openmp does, before torch loads
 
 import argparse
 import json
@@ -125,6 +124,7 @@ def main() -> None:
     payload = {
         "machine": machine(),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT"),
         "blur": args.blur,
         "scaling": 0.5,
         "dtype": "float32",

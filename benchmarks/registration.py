@@ -40,7 +40,7 @@ import os
 
 # Before torch loads its OpenMP runtime (see brenier._openmp): brenier is imported
 # after torch here, so its own setting would come too late.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+os.environ.setdefault("GOMP_SPINCOUNT", "10000")  # as brenier._openmp does, before torch loads
 
 import argparse
 import time
