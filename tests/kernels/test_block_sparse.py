@@ -59,10 +59,11 @@ def _full_pair(x: torch.Tensor, y: torch.Tensor, p: int = 2) -> BlockSparsePair:
     return BlockSparsePair(x, y, (item,), p)
 
 
+@pytest.mark.parametrize("E", [2, 3])  # 3: the fused 3D map path, four rows per pass
 @pytest.mark.parametrize("p", [1, 2])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_block_kernel_with_every_block_is_the_online_kernel(gen, dtype, p) -> None:
-    x = torch.randn(1, 300, 3, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
+def test_block_kernel_with_every_block_is_the_online_kernel(gen, dtype, p, E) -> None:
+    x = torch.randn(1, 301, 3, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
     y = torch.randn(1, 250, 3, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
     h = torch.randn(1, 250, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
     out = _full_pair(x, y, p).softmin(0.3, h)
@@ -70,20 +71,33 @@ def test_block_kernel_with_every_block_is_the_online_kernel(gen, dtype, p) -> No
     assert out.dtype == dtype
     tol = 1e-4 if dtype == torch.float32 else 1e-10
     assert torch.allclose(out, ref, rtol=tol, atol=tol)
-    w = torch.randn(1, 300, generator=gen, dtype=torch.float64).to(dtype)
+    w = torch.randn(1, 301, generator=gen, dtype=torch.float64).to(dtype)
     grads = torch.autograd.grad((out * w).sum(), (x, y, h))
     refs = torch.autograd.grad((ref * w).sum(), (x, y, h))
     for g, r in zip(grads, refs, strict=True):
         assert torch.allclose(g, r, rtol=10 * tol, atol=10 * tol)
-    v = torch.randn(1, 250, 2, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
+    v = torch.randn(1, 250, E, generator=gen, dtype=torch.float64).to(dtype).requires_grad_()
     s = _full_pair(x, y, p).softmax_sum(0.3, h, v)
     ref = OnlinePair(x, y, p=p).softmax_sum(0.3, h, v)
     assert torch.allclose(s, ref, rtol=tol, atol=tol)
-    w = torch.randn(1, 300, 2, generator=gen, dtype=torch.float64).to(dtype)
+    w = torch.randn(1, 301, E, generator=gen, dtype=torch.float64).to(dtype)
     grads = torch.autograd.grad((s * w).sum(), (x, y, h, v))
     refs = torch.autograd.grad((ref * w).sum(), (x, y, h, v))
     for g, r in zip(grads, refs, strict=True):
         assert torch.allclose(g, r, rtol=10 * tol, atol=10 * tol)
+
+
+@pytest.mark.parametrize("D", [1, 2])
+def test_block_softmax_sum_of_three_vectors_in_low_dimensions(gen, D) -> None:
+    # Three vectors take the fused row (one pass over the targets) for any D <= 3.
+    x = torch.randn(1, 97, D, generator=gen, dtype=torch.float64)
+    y = torch.randn(1, 80, D, generator=gen, dtype=torch.float64)
+    h = torch.randn(1, 80, generator=gen, dtype=torch.float64)
+    v = torch.randn(1, 80, 3, generator=gen, dtype=torch.float64)
+    for p in (1, 2):
+        out = _full_pair(x, y, p).softmax_sum(0.2, h, v)
+        ref = OnlinePair(x, y, p=p).softmax_sum(0.2, h, v)
+        assert torch.allclose(out, ref, rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("D", [1, 2, 3])

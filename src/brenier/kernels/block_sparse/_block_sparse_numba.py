@@ -14,8 +14,10 @@ Gather, then stream: the kept columns of cluster ``I`` (coordinates, ``h`` and t
 vectors of the companion reductions) are first copied into contiguous scratch buffers
 (one set per thread, ``width`` columns), once per cluster; every row of the cluster
 then runs on them: the log-sum-exp four rows per pass (:func:`_sums4`), each row's sum
-shifted by the previous row's result, the other reductions with the *online* kernels'
-row functions (``row_lse_from``, ``row_planvec``, ``row_softmin_backward``). The copy
+shifted by the previous row's result, a 3D map (three vectors) four rows per pass too
+(:func:`_planvec4_3d`: 1.45x the row function's throughput at 10^5 points), the other
+reductions with the *online* kernels' row functions (``row_lse_from``,
+``row_planvec``, ``row_softmin_backward``). The copy
 costs one pass over the kept columns per cluster, shared by its rows, and the pair
 loop runs at the online kernels' speed whatever the length of the ranges (short
 ranges, from small blocks, would otherwise defeat the vectorisation). The last
@@ -190,6 +192,76 @@ def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunk
                 shift = out[q]
 
 
+@njit(fastmath=FASTMATH, cache=True)
+def _planvec_row3(xi, yT, ai, hb, VT, c, p, out) -> None:
+    """``out[k] = sum_j exp(ai + hb_j - c C(xi, y_j)) V[k, j]`` for D <= 3 and three
+    vectors (a 3D map) in one pass over the targets: :func:`row_planvec` fills the
+    exponents block by block and then runs one pass per vector (2x slower here)."""
+    prefer_wide_vectors()
+    D, L = yT.shape[0], yT.shape[1]
+    v0, v1, v2 = VT[0], VT[1], VT[2]
+    o0 = o1 = o2 = c - c
+    if D == 3:
+        y0, y1, y2 = yT[0], yT[1], yT[2]
+        a0, a1, a2 = xi[0], xi[1], xi[2]
+        for k in range(L):
+            r = (a0 - y0[k]) ** 2 + (a1 - y1[k]) ** 2 + (a2 - y2[k]) ** 2
+            w = fast_exp(ai + hb[k] - c * (r if p == 2 else math.sqrt(r)))
+            o0 += w * v0[k]
+            o1 += w * v1[k]
+            o2 += w * v2[k]
+    else:
+        for k in range(L):
+            r = c - c
+            for d in range(D):
+                r += (xi[d] - yT[d, k]) ** 2
+            w = fast_exp(ai + hb[k] - c * (r if p == 2 else math.sqrt(r)))
+            o0 += w * v0[k]
+            o1 += w * v1[k]
+            o2 += w * v2[k]
+    out[0], out[1], out[2] = o0, o1, o2
+
+
+@njit(fastmath=FASTMATH, cache=True)
+def _planvec4_3d(x, i, yT, a, hb, VT, c, p, out) -> None:
+    """:func:`_planvec_row3` for the four rows i, ..., i + 3 of x (D = 3) in one pass:
+    each target and its vectors are loaded once for four rows."""
+    prefer_wide_vectors()
+    L = yT.shape[1]
+    y0, y1, y2, v0, v1, v2 = yT[0], yT[1], yT[2], VT[0], VT[1], VT[2]
+    p00 = p01 = p02 = p10 = p11 = p12 = p20 = p21 = p22 = p30 = p31 = p32 = c - c
+    a0, a1, a2, aa = x[i, 0], x[i, 1], x[i, 2], a[i]
+    b0, b1, b2, ba = x[i + 1, 0], x[i + 1, 1], x[i + 1, 2], a[i + 1]
+    e0, e1, e2, ea = x[i + 2, 0], x[i + 2, 1], x[i + 2, 2], a[i + 2]
+    f0, f1, f2, fa = x[i + 3, 0], x[i + 3, 1], x[i + 3, 2], a[i + 3]
+    for k in range(L):
+        u0, u1, u2, v, w0, w1, w2 = y0[k], y1[k], y2[k], hb[k], v0[k], v1[k], v2[k]
+        r = (a0 - u0) ** 2 + (a1 - u1) ** 2 + (a2 - u2) ** 2
+        w = fast_exp(aa + v - c * (r if p == 2 else math.sqrt(r)))
+        p00 += w * w0
+        p01 += w * w1
+        p02 += w * w2
+        r = (b0 - u0) ** 2 + (b1 - u1) ** 2 + (b2 - u2) ** 2
+        w = fast_exp(ba + v - c * (r if p == 2 else math.sqrt(r)))
+        p10 += w * w0
+        p11 += w * w1
+        p12 += w * w2
+        r = (e0 - u0) ** 2 + (e1 - u1) ** 2 + (e2 - u2) ** 2
+        w = fast_exp(ea + v - c * (r if p == 2 else math.sqrt(r)))
+        p20 += w * w0
+        p21 += w * w1
+        p22 += w * w2
+        r = (f0 - u0) ** 2 + (f1 - u1) ** 2 + (f2 - u2) ** 2
+        w = fast_exp(fa + v - c * (r if p == 2 else math.sqrt(r)))
+        p30 += w * w0
+        p31 += w * w1
+        p32 += w * w2
+    out[i, 0], out[i, 1], out[i, 2] = p00, p01, p02
+    out[i + 1, 0], out[i + 1, 1], out[i + 1, 2] = p10, p11, p12
+    out[i + 2, 0], out[i + 2, 1], out[i + 2, 2] = p20, p21, p22
+    out[i + 3, 0], out[i + 3, 1], out[i + 3, 2] = p30, p31, p32
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def planvec_kernel(x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunks, out):
     """out[i, k] = sum_{j kept} exp(a_i + h_j - c C_ij) V[j, k]; VT is (E, M)."""
@@ -206,8 +278,16 @@ def planvec_kernel(x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, wi
             yk, hk = _gather_targets(yT, h2, col_lo, col_hi, r0, r1, ys, hs)
             L = hk.shape[0]
             vk = _gather(VT, col_lo, col_hi, r0, r1, L, vs)
-            for i in range(x_offsets[cl], x_offsets[cl + 1]):
-                row_planvec(x[i], yk, a[i], hk, vk, c, p, buf, tmp, out[i])
+            i, i1 = x_offsets[cl], x_offsets[cl + 1]
+            if E == 3 and D == 3:
+                while i + 4 <= i1:
+                    _planvec4_3d(x, i, yk, a, hk, vk, c, p, out)
+                    i += 4
+            for q in range(i, i1):
+                if E == 3 and D <= 3:
+                    _planvec_row3(x[q], yk, a[q], hk, vk, c, p, out[q])
+                else:
+                    row_planvec(x[q], yk, a[q], hk, vk, c, p, buf, tmp, out[q])
 
 
 @njit(parallel=True, fastmath=FASTMATH, cache=True)

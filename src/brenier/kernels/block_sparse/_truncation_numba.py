@@ -147,12 +147,15 @@ def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te, p):
     Returns (ptr, idx, best): ``best[i]`` is the best candidate of row i (-1: none).
     """
     K = gx[0].shape[0]
-    wmax = 1
+    widths = np.zeros(cptr.shape[0] - 1, dtype=np.int64)  # candidates of each coarse row
     for I in range(cptr.shape[0] - 1):
-        w = 0
         for q in range(cptr[I], cptr[I + 1]):
-            w += child_ptr[cidx[q] + 1] - child_ptr[cidx[q]]
-        wmax = max(wmax, w)
+            widths[I] += child_ptr[cidx[q] + 1] - child_ptr[cidx[q]]
+    wmax = max(1, widths.max()) if widths.shape[0] else 1
+    starts = np.zeros(K + 1, dtype=np.int64)  # the rule's verdicts, kept for the fill
+    for i in range(K):
+        starts[i + 1] = starts[i] + widths[parent[i]]
+    verdicts = np.empty(starts[K], dtype=np.bool_)
     counts = np.zeros(K + 1, dtype=np.int64)
     best = np.full(K, -1, dtype=np.int64)
     for i in prange(K):
@@ -166,7 +169,9 @@ def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te, p):
             pj = _partner(gy, j, cost)
             if pj > top or best[i] < 0:
                 top, best[i] = pj, j
-            c += _kept(gx, gy, i, j, gx[1][i] + gy[1][j] - cost, te, p)
+            kept = _kept(gx, gy, i, j, gx[1][i] + gy[1][j] - cost, te, p)
+            verdicts[starts[i] + t] = kept
+            c += kept
         if n and not _kept(gx, gy, i, best[i], _score(gx, gy, i, best[i], p), te, p):
             c += 1
         counts[i + 1] = c
@@ -178,7 +183,7 @@ def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te, p):
         w = ptr[i]
         for t in range(n):
             j = cand[t]
-            if j == best[i] or _kept(gx, gy, i, j, _score(gx, gy, i, j, p), te, p):
+            if j == best[i] or verdicts[starts[i] + t]:
                 idx[w] = j
                 w += 1
         idx[ptr[i] : ptr[i + 1]].sort()
