@@ -49,3 +49,45 @@ def test_the_creep_stops_once_the_map_has_settled(monkeypatch, close: bool) -> N
     else:
         assert iterations <= iterations_before - 15
         assert float((gradient - gradient_before).norm() / gradient_before.norm()) < 1e-3
+
+
+def _watched_pair(B: int = 2) -> tuple[settling.MapWatch, torch.Tensor, torch.Tensor]:
+    from brenier.kernels import OnlinePair
+    from brenier.solvers._stages import Interaction, Stage
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.rand(B, 60, 2, generator=gen, dtype=torch.float64)
+    y = torch.rand(B, 50, 2, generator=gen, dtype=torch.float64) + 0.5
+    a = torch.full((B, 60), 1 / 60, dtype=x.dtype)
+    b = torch.full((B, 50), 1 / 50, dtype=x.dtype)
+    pair = Interaction.pair(OnlinePair(x, y, p=2), OnlinePair(y, x, p=2), a, b, None, (x, y))
+    return settling.MapWatch(Stage(0.05, (pair,))), x, a
+
+
+@pytest.mark.parametrize("drift", [0.0, 1e-3])
+def test_the_watch_settles_only_when_no_batch_item_drifts(drift: float) -> None:
+    # Potentials f that drift along x (a slow mode: the target-side map moves a little
+    # at every iteration) in the second batch item only: never settled; no drift: the
+    # third look, 12 iterations after the first, says so.
+    from brenier.solvers._stages import SinkhornState
+
+    watch, x, a = _watched_pair()
+    verdicts = []
+    for k in range(40):
+        f = torch.zeros_like(a)
+        f[1] = drift * k * x[1, :, 0]
+        state = SinkhornState((f,), (torch.zeros(2, 50, dtype=f.dtype),), 0.05, k, 0.0, 0.0)
+        verdicts.append(watch.settled(state))
+    if drift:
+        assert not any(verdicts)
+    else:
+        assert verdicts.index(True) == 12
+
+
+def test_the_watch_never_settles_on_nan() -> None:
+    from brenier.solvers._stages import SinkhornState
+
+    watch, _, a = _watched_pair(B=1)
+    f = torch.full_like(a, float("nan"))
+    state = SinkhornState((f,), (torch.zeros(1, 50, dtype=f.dtype),), 0.05, 0, 0.0, 0.0)
+    assert not any(watch.settled(state) for _ in range(40))

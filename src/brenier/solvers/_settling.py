@@ -98,9 +98,10 @@ class MapWatch:
                 continue
             tiny = torch.finfo(T.dtype).tiny
             moved = _norm(p.b, T - looks[0]) / _norm(p.b, y - T).clamp_min(tiny)
-            change = max(change, float(moved.max()))
-            if math.isnan(change):
+            largest = float(moved.max())  # NaN if any item's map is NaN
+            if math.isnan(largest):  # (max() would drop a NaN after a number)
                 return False
+            change = max(change, largest)
         return change <= SETTLED
 
 
