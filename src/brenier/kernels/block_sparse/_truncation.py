@@ -138,24 +138,21 @@ class Frame:
     def of(cls, w: Tensor, x: Tensor, clusters: Clusters) -> Frame:
         """The frame of the entities x (N, D) with weights w (N,) grouped by ``clusters``."""
         K, D = clusters.count, x.shape[1]
-        ws, xs = w[clusters.perm].double(), x[clusters.perm].double()
+        ws = w.detach()[clusters.perm].double().contiguous()
+        xs = x.detach()[clusters.perm].double().contiguous()
         labels = torch.repeat_interleave(torch.arange(K), clusters.offsets.diff())
-        mass = _sum(labels, ws, K)
-        m = _sum(labels, ws[:, None] * xs, K) / mass.clamp_min(1e-300)[:, None]
-        d = xs - m[labels]
-        cov = _sum(labels, ws[:, None, None] * d[:, :, None] * d[:, None, :], K)
+        offsets = clusters.offsets.numpy().astype(np.int64)
+        c = clusters.centroids.double().contiguous()
+        d, delta = torch.empty_like(xs), torch.empty_like(xs)
+        mass, m = xs.new_empty(K), xs.new_empty(K, D)
+        cov = xs.new_empty(K, D, D)
+        _nb.frame_moments(*(t.numpy() for t in (xs, ws)), offsets, c.numpy(),
+                          *(t.numpy() for t in (d, delta, mass, m, cov)))  # fmt: skip
         ridge = 1e-9 * cov.diagonal(dim1=1, dim2=2).sum(-1) + 1e-300
         normal = cov + ridge[:, None, None] * torch.eye(D, dtype=cov.dtype)
-        c = clusters.centroids.double()
-        delta = xs - c[labels]
-        U = torch.linalg.eigh(normal)[1]
-        proj = (delta[:, :, None] * U[labels]).sum(1).abs()  # (N, D): |delta . U_k|
-        R = torch.zeros(K, D, dtype=cov.dtype).scatter_reduce_(
-            0, labels[:, None].expand(-1, D), proj, "amax"
-        )
-        radius = torch.zeros(K, dtype=cov.dtype).scatter_reduce_(
-            0, labels, delta.norm(dim=1), "amax"
-        )
+        U = torch.linalg.eigh(normal)[1].contiguous()
+        R, radius = xs.new_empty(K, D), xs.new_empty(K)
+        _nb.frame_extents(delta.numpy(), offsets, U.numpy(), R.numpy(), radius.numpy())
         return cls(clusters.perm, labels, ws, mass, d, m - c, delta, normal, U, R, radius)
 
 

@@ -321,3 +321,56 @@ def ranges(ptr, idx, x_offsets, y_offsets):
             q += 1
         row_ptr[I + 1] = n
     return row_ptr, col_lo[:n], col_hi[:n], kept
+
+
+@njit(parallel=True, cache=True)
+def frame_moments(xs, ws, offsets, c, d, delta, mass, m, cov):
+    """Per cluster (rows ``offsets[k]:offsets[k + 1]`` of the sorted xs, ws, float64):
+    its mass, weighted mean m and weighted covariance about it; fills the offsets
+    d = x - m and delta = x - c (c the clusters' centroids). Two passes per cluster
+    (the mean, then the centred sums): as stable as the torch version it replaces."""
+    K, D = offsets.shape[0] - 1, xs.shape[1]
+    for k in prange(K):
+        lo, hi = offsets[k], offsets[k + 1]
+        s = 0.0
+        for e in range(D):
+            m[k, e] = 0.0
+        for i in range(lo, hi):
+            s += ws[i]
+            for e in range(D):
+                m[k, e] += ws[i] * xs[i, e]
+        mass[k] = s
+        for e in range(D):
+            m[k, e] /= max(s, 1e-300)
+        for e in range(D):
+            for f in range(D):
+                cov[k, e, f] = 0.0
+        for i in range(lo, hi):
+            for e in range(D):
+                d[i, e] = xs[i, e] - m[k, e]
+                delta[i, e] = xs[i, e] - c[k, e]
+            for e in range(D):
+                for f in range(D):
+                    cov[k, e, f] += ws[i] * d[i, e] * d[i, f]
+
+
+@njit(parallel=True, cache=True)
+def frame_extents(delta, offsets, U, R, radius):
+    """Per cluster: the extents R[k, a] = max |delta_i . U[k, :, a]| along its principal
+    axes (the columns of U[k]) and its radius max |delta_i|."""
+    K, D = offsets.shape[0] - 1, delta.shape[1]
+    for k in prange(K):
+        r = 0.0
+        for a in range(D):
+            R[k, a] = 0.0
+        for i in range(offsets[k], offsets[k + 1]):
+            n = 0.0
+            for e in range(D):
+                n += delta[i, e] * delta[i, e]
+            r = max(r, n)
+            for a in range(D):
+                proj = 0.0
+                for e in range(D):
+                    proj += delta[i, e] * U[k, e, a]
+                R[k, a] = max(R[k, a], abs(proj))
+        radius[k] = np.sqrt(r)
