@@ -103,10 +103,6 @@ class BlockSparsity:
 Fit = tuple[Tensor, ...]
 
 
-def _sum(labels: Tensor, values: Tensor, K: int) -> Tensor:
-    return values.new_zeros(K, *values.shape[1:]).index_add_(0, labels, values)
-
-
 @dataclass(frozen=True)
 class Frame:
     """What the fits of any potential on one grouping share (it depends on the entities,
@@ -120,6 +116,7 @@ class Frame:
         normal: (K, D, D) regularised second moments (the least-squares matrices).
         U, R: (K, D, D) principal axes (columns) and (K, D) extents along them.
         radius: (K,) the largest distance of an entity from its cluster's centroid.
+        offsets: (K + 1,) int64, cluster k holds the sorted entities offsets[k]:offsets[k + 1].
     """
 
     perm: Tensor
@@ -133,6 +130,7 @@ class Frame:
     U: Tensor
     R: Tensor
     radius: Tensor
+    offsets: np.ndarray
 
     @classmethod
     def of(cls, w: Tensor, x: Tensor, clusters: Clusters) -> Frame:
@@ -146,14 +144,16 @@ class Frame:
         d, delta = torch.empty_like(xs), torch.empty_like(xs)
         mass, m = xs.new_empty(K), xs.new_empty(K, D)
         cov = xs.new_empty(K, D, D)
-        _nb.frame_moments(*(t.numpy() for t in (xs, ws)), offsets, c.numpy(),
-                          *(t.numpy() for t in (d, delta, mass, m, cov)))  # fmt: skip
+        _nb.frame_moments(
+            xs.numpy(), ws.numpy(), offsets, c.numpy(),
+            d.numpy(), delta.numpy(), mass.numpy(), m.numpy(), cov.numpy(),
+        )  # fmt: skip
         ridge = 1e-9 * cov.diagonal(dim1=1, dim2=2).sum(-1) + 1e-300
         normal = cov + ridge[:, None, None] * torch.eye(D, dtype=cov.dtype)
         U = torch.linalg.eigh(normal)[1].contiguous()
         R, radius = xs.new_empty(K, D), xs.new_empty(K)
         _nb.frame_extents(delta.numpy(), offsets, U.numpy(), R.numpy(), radius.numpy())
-        return cls(clusters.perm, labels, ws, mass, d, m - c, delta, normal, U, R, radius)
+        return cls(clusters.perm, labels, ws, mass, d, m - c, delta, normal, U, R, radius, offsets)
 
 
 def potential_fit(f: Tensor, frame: Frame) -> Fit:
@@ -170,14 +170,18 @@ def potential_fit(f: Tensor, frame: Frame) -> Fit:
     the only partner of a cluster that does (its marginal could not be met).
     """
     fr = frame
-    K = fr.mass.shape[0]
-    fs = f[fr.perm].double()
-    mean = _sum(fr.labels, fr.weights * fs, K) / fr.mass.clamp_min(1e-300)
-    rhs = _sum(fr.labels, (fr.weights * (fs - mean[fr.labels]))[:, None] * fr.d, K)
+    K, D = fr.mass.shape[0], fr.d.shape[1]
+    fs = f.detach()[fr.perm].double().contiguous()
+    offsets = fr.offsets
+    mean, rhs = fs.new_empty(K), fs.new_empty(K, D)
+    _nb.fit_moments(
+        fs.numpy(), fr.weights.numpy(), fr.d.numpy(), offsets,
+        fr.mass.numpy(), mean.numpy(), rhs.numpy(),
+    )  # fmt: skip
     A = torch.linalg.solve(fr.normal, rhs)
     F = mean + (A * fr.shift).sum(-1)  # the fit at the centroid
-    residual = fs - F[fr.labels] - (A[fr.labels] * fr.delta).sum(-1)
-    E = torch.full((K,), -math.inf, dtype=fs.dtype).scatter_reduce_(0, fr.labels, residual, "amax")
+    E = fs.new_empty(K)
+    _nb.fit_residuals(fs.numpy(), fr.delta.numpy(), offsets, F.numpy(), A.numpy(), E.numpy())
     live = fr.mass > 0
     F = torch.where(live, F, -math.inf)
     return F, torch.where(live[:, None], A, 0.0), torch.where(live, E, 0.0), fr.U, fr.R, fr.radius

@@ -374,3 +374,36 @@ def frame_extents(delta, offsets, U, R, radius):
                     proj += delta[i, e] * U[k, e, a]
                 R[k, a] = max(R[k, a], abs(proj))
         radius[k] = np.sqrt(r)
+
+
+@njit(parallel=True, cache=True)
+def fit_moments(fs, ws, d, offsets, mass, mean, rhs):
+    """Per cluster: the weighted mean of the sorted potential fs and the right-hand side
+    sum_i w_i (f_i - mean) d_i of its least-squares slope."""
+    K, D = offsets.shape[0] - 1, d.shape[1]
+    for k in prange(K):
+        lo, hi = offsets[k], offsets[k + 1]
+        s = 0.0
+        for i in range(lo, hi):
+            s += ws[i] * fs[i]
+        mean[k] = s / max(mass[k], 1e-300)
+        for e in range(D):
+            rhs[k, e] = 0.0
+        for i in range(lo, hi):
+            t = ws[i] * (fs[i] - mean[k])
+            for e in range(D):
+                rhs[k, e] += t * d[i, e]
+
+
+@njit(parallel=True, cache=True)
+def fit_residuals(fs, delta, offsets, F, A, E):
+    """Per cluster: the largest residual of the linear fit, max_i f_i - F - A . delta_i."""
+    K, D = offsets.shape[0] - 1, delta.shape[1]
+    for k in prange(K):
+        top = -np.inf
+        for i in range(offsets[k], offsets[k + 1]):
+            r = fs[i] - F[k]
+            for e in range(D):
+                r -= A[k, e] * delta[i, e]
+            top = max(top, r)
+        E[k] = top
