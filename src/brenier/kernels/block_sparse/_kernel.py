@@ -163,15 +163,22 @@ class _BlockSoftmaxSum(torch.autograd.Function):
 def _planvec(
     x: Tensor, y: Tensor, a: Tensor, h: Tensor, v: Tensor, eps: float, s, p: int
 ) -> Tensor:
-    out = torch.empty(x.shape[0], v.shape[-1], dtype=x.dtype)
+    return _planvec_arrays(_np(x), _np(y.T), a, h, v, eps, s, p)
+
+
+def _planvec_arrays(
+    x: np.ndarray, yT: np.ndarray, a: Tensor, h: Tensor, v: Tensor, eps: float, s, p: int
+) -> Tensor:
+    """:func:`_planvec` on the kernels' arrays: sorted x (N, D), sorted y as (D, M)."""
+    out = torch.empty(x.shape[0], v.shape[-1], dtype=h.dtype)
     K = s.x_offsets.shape[0] - 1
     _nb.planvec_kernel(  # type: ignore[call-arg]
-        _np(x),
-        _np(y.T),
+        x,
+        yT,
         _np(_finite(a)),
         _np(_finite(h)),
         _np(v.T),
-        _scale(x, eps, p),
+        _scale(h, eps, p),
         p,
         *_structure(s),
         _nb.thread_chunks(K),
@@ -241,6 +248,16 @@ class BlockSparsePair:
                   \\mathrm{softmax}_j(h_j - |x_i - y_j|^2 / 2\\varepsilon)\\, v_j
         """
         x, y, h, v = _cast(self.x, self.y, h, v)
+        tracked = x.requires_grad or y.requires_grad or h.requires_grad or v.requires_grad
+        if not (torch.is_grad_enabled() and tracked):  # the loop's looks at the map
+            out = []
+            for b, it in enumerate(self.items):
+                xa, yT = self._sorted[b]
+                hs, vs = h[b, it.y_perm], v[b, it.y_perm]
+                lse = _lse(xa, yT, hs, eps, it.blocks, self.p)
+                a = torch.where(lse > -math.inf, -lse, -math.inf)
+                out.append(_planvec_arrays(xa, yT, a, hs, vs, eps, it.blocks, self.p)[it.x_inverse])
+            return torch.stack(out).to(self.x.dtype)
         out = []
         for b, it in enumerate(self.items):
             xs, ys, hs, vs = x[b, it.x_perm], y[b, it.y_perm], h[b, it.y_perm], v[b, it.y_perm]
