@@ -95,8 +95,19 @@ def grid_clusters(x: Tensor, w: Tensor, side: float, origin: Tensor | None = Non
     with torch.no_grad():
         x, w = x.detach(), w.detach()
         ids = _cell_ids(x, x.min(0).values if origin is None else origin, side)
-        _, labels, counts = torch.unique(ids, return_inverse=True, return_counts=True)
-        perm, inverse, offsets = sorted_groups(labels, counts)
+        # One stable sort by cell id gives the order, the clusters (runs of equal ids,
+        # numbered in id order as torch.unique would) and their counts.
+        perm = torch.argsort(ids, stable=True)
+        run = torch.ones_like(ids, dtype=torch.bool)
+        ordered = ids[perm]
+        run[1:] = ordered[1:] != ordered[:-1]
+        ranks = torch.cumsum(run, 0) - 1
+        labels = torch.empty_like(ranks)
+        labels[perm] = ranks
+        counts = torch.bincount(ranks)
+        inverse = torch.empty_like(perm)
+        inverse[perm] = torch.arange(perm.numel())
+        offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
         K = counts.numel()
         weights = torch.zeros(K, dtype=x.dtype).index_add_(0, labels, w)
         ww = torch.where(weights[labels] > 0, w, 1.0 / counts[labels].to(x.dtype))
