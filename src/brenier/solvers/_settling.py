@@ -19,7 +19,7 @@ ones, ``benchmarks/stopping.py``):
 
 The rule, looked at only near the floor (where the marginal error no longer tells
 progress from rounding) and at the final temperature: every :data:`LOOK_EVERY`
-iterations from the first, the target-side barycentric map
+iterations from the first there, the target-side barycentric map
 :math:`T(y_j) = \\sum_i \\pi_{ij} x_i / b_j`
 of every pair problem whose supports are known (point clouds); the loop stops when the
 largest change over the last 12 iterations, relative to the displacement
@@ -40,14 +40,15 @@ from torch import Tensor
 
 from ._stages import SinkhornState, Stage
 
-#: Iterations between two looks at the maps (each look is a log-sum-exp and a
-#: softmax-weighted sum of the D coordinates per pair problem, about three softmins).
-#: The first look is at the first iteration near the floor.
-LOOK_EVERY = 6
-#: Looks between the two maps compared: they are LOOK_EVERY x LOOKS_BACK = 12
-#: iterations apart, so that a slow drift stands out of the rounding noise (float32:
-#: 2-6e-4 of the displacement between two iterations, whatever their distance).
-LOOKS_BACK = 2
+#: Iterations between two looks at the map, compared with each other: 12, so that a
+#: slow drift stands out of the rounding noise (float32: 2-6e-4 of the displacement
+#: between any two iterations, whatever their distance). Each look is a log-sum-exp
+#: and a softmax-weighted sum of the D coordinates per pair problem (about 2.5 softmins);
+#: the first is at the first iteration near the floor. (Looks every 6 compared two back
+#: stopped at the same iterations on the cases measured, with one look more.)
+LOOK_EVERY = 12
+#: Looks between the two maps compared.
+LOOKS_BACK = 1
 #: Relative change of the map over those 12 iterations below which it has settled.
 SETTLED = 5e-4
 
@@ -68,7 +69,7 @@ class MapWatch:
         >>> pair = Interaction.pair(xy, yx, a, b, None, (x, y))
         >>> state = SinkhornState((torch.zeros_like(a),), (torch.zeros_like(b),), 0.1, 0, 0, 0)
         >>> watch = MapWatch(Stage(0.1, (pair,)))
-        >>> [watch.settled(state) for _ in range(16)].index(True)  # the 3rd look
+        >>> [watch.settled(state) for _ in range(16)].index(True)  # the 2nd look
         12
     """
 
