@@ -268,8 +268,9 @@ def _select_step(
     fptr, fidx, _ = _nb.select_blocks(gx, gy, chx.parent, ptr, idx, chy.ptr, chy.idx, te, p)
     if symmetric:  # x = y: the set and its transpose hold the same rule and bests
         return _nb.union(fptr, fidx, *_nb.transpose(fptr, fidx, ky.count))
+    # The rule is symmetric: the y side only adds the best partner of each of its blocks.
     tptr, tidx = _nb.transpose(ptr, idx, coarse_cols)
-    yptr, yidx, _ = _nb.select_blocks(gy, gx, chy.parent, tptr, tidx, chx.ptr, chx.idx, te, p)
+    yptr, yidx = _nb.best_blocks(gy, gx, chy.parent, tptr, tidx, chx.ptr, chx.idx, p)
     return _nb.union(fptr, fidx, *_nb.transpose(yptr, yidx, kx.count))
 
 

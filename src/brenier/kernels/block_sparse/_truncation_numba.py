@@ -190,6 +190,37 @@ def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te, p):
     return ptr, idx, best
 
 
+@njit(parallel=True, cache=True)
+def best_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, p):
+    """The best candidate of every fine row (as a CSR of one column per row, rows
+    without candidates empty): the same candidates and ranking as :func:`select_blocks`,
+    without the rule, for the side whose kept pairs the other side's pass found."""
+    K = gx[0].shape[0]
+    widths = np.zeros(cptr.shape[0] - 1, dtype=np.int64)
+    for I in range(cptr.shape[0] - 1):
+        for q in range(cptr[I], cptr[I + 1]):
+            widths[I] += child_ptr[cidx[q] + 1] - child_ptr[cidx[q]]
+    wmax = max(1, widths.max()) if widths.shape[0] else 1
+    best = np.full(K, -1, dtype=np.int64)
+    for i in prange(K):
+        cand = np.empty(wmax, dtype=np.int64)
+        n = _row_candidates(parent[i], cptr, cidx, child_ptr, child_idx, cand)
+        top = -np.inf
+        for t in range(n):
+            j = cand[t]
+            pj = _partner(gy, j, _cost(gx, gy, i, j, p))
+            if pj > top or best[i] < 0:
+                top, best[i] = pj, j
+    ptr = np.zeros(K + 1, dtype=np.int64)
+    for i in range(K):
+        ptr[i + 1] = ptr[i] + (best[i] >= 0)
+    idx = np.empty(ptr[K], dtype=np.int64)
+    for i in range(K):
+        if best[i] >= 0:
+            idx[ptr[i]] = best[i]
+    return ptr, idx
+
+
 @njit(cache=True)
 def transpose(ptr, idx, ncols):
     """The CSR of the transposed pattern (rows sorted, since rows are visited in order)."""
