@@ -30,12 +30,11 @@ STALL_WINDOW = 1000
 #: Relative decrease of the best error that counts as progress.
 MIN_PROGRESS = 0.01
 #: Within this factor of the rounding floor, the stricter rule below applies (the floor
-#: is an estimate: measured 1/15 of ``finfo.eps * ratio`` at 500 points, estimated 1/8;
-#: the multiscale solves of y = x + 0.15 tanh(3x) at blur 0.01, float32, level off at
-#: 1.1x the estimate at 10^4 points and 1.7x at 10^5). With 2, the transport-map rule of
-#: ``_settling.py`` began 8 iterations into the creep at 10^5 points (38 iterations at the
-#: last temperature, 30 with 3).
-NEAR_FLOOR = 3.0
+#: is an estimate: measured 1/15 of ``finfo.eps * ratio``, estimated 1/8). Not 3: the
+#: close Demosthenes shapes at 10^5 points (blur 0.01, float32, multiscale) then stopped
+#: after 110 iterations with the gradient 1.4% from the converged one (0.43% in 175
+#: with 2); the transport-map rule of ``_settling.py`` looks further out.
+NEAR_FLOOR = 2.0
 #: Iterations without a :data:`FLOOR_PROGRESS` drop of the best error, near the floor.
 FLOOR_WINDOW = 10
 #: Relative decrease of the best error that counts as progress near the floor.
@@ -49,7 +48,7 @@ class Progress:
         >>> watch = Progress(window=2)
         >>> [watch.stalled(e) for e in (1.0, 0.5, 0.5, 0.5)]
         [False, False, False, True]
-        >>> near = Progress(floor=1e-3)  # below 3e-3: 10 iterations without a 5% drop
+        >>> near = Progress(floor=1e-3)  # below 2e-3: 10 iterations without a 5% drop
         >>> [near.stalled(1.5e-3 * 0.996**k) for k in range(12)].index(True)
         10
     """

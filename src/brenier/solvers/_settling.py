@@ -51,6 +51,11 @@ LOOK_EVERY = 12
 LOOKS_BACK = 1
 #: Relative change of the map over those 12 iterations below which it has settled.
 SETTLED = 5e-4
+#: The map is looked at within this factor of the rounding floor's estimate (the
+#: multiscale solves of the tanh map level off at 1.1x the estimate at 10^4 points, 1.7x
+#: at 10^5: with 2, the looks began 8 iterations into the creep there); a stop there
+#: reports ``rounding_floor``. The stall rule of ``_progress.py`` keeps its 2x.
+ZONE = 3.0
 
 
 class MapWatch:

@@ -69,6 +69,7 @@ from torch import Tensor
 from ..results import Status, final_status
 from ._acceleration import AndersonHistory, anderson_step
 from ._progress import NEAR_FLOOR, Progress
+from ._settling import ZONE as SETTLE_ZONE
 from ._settling import MapWatch
 from ._stages import (
     Callback,
@@ -311,7 +312,8 @@ def _converge_accelerated(
 
 def _settled(watch: MapWatch | None, progress: Progress, state: SinkhornState) -> bool:
     """Near the rounding floor of the final temperature: whether the maps have settled."""
-    return watch is not None and progress.near(state.error) and watch.settled(state)
+    near = state.error <= SETTLE_ZONE * progress.floor
+    return watch is not None and near and watch.settled(state)
 
 
 def log_convolve(p: Interaction, eps: float, h: Tensor) -> Tensor:
@@ -489,9 +491,10 @@ def sinkhorn_loop(
                 state = _converge_relaxed(
                     stage, state, tols, budget, options.relaxation, callback, floor, final
                 )
-        # Near the floor the loop stops once the error no longer falls (``Progress``):
-        # within NEAR_FLOOR of the estimate, the error is the rounding's.
-        near_floor = NEAR_FLOOR * floor_at_blur
+        # Near the floor the loop stops once the error no longer falls (``Progress``,
+        # within NEAR_FLOOR of the estimate) or the transport maps no longer move
+        # (``_settling``, within its ZONE): the error is the rounding's.
+        near_floor = max(NEAR_FLOOR, SETTLE_ZONE) * floor_at_blur
         status = final_status(state.error, asked, near_floor, state.iteration, options.max_iter)
         return state, status, stage
 
