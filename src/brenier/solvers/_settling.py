@@ -33,7 +33,6 @@ the gradient 0.286% off instead of 0.271%; at 10^5 points 101 -> 83).
 from __future__ import annotations
 
 import math
-from collections import deque
 
 import torch
 from torch import Tensor
@@ -47,8 +46,6 @@ from ._stages import SinkhornState, Stage
 #: the first is at the first iteration near the floor. (Looks every 6 compared two back
 #: stopped at the same iterations on the cases measured, with one look more.)
 LOOK_EVERY = 12
-#: Looks between the two maps compared.
-LOOKS_BACK = 1
 #: Relative change of the map over those 12 iterations below which it has settled.
 SETTLED = 5e-4
 #: The map is looked at within this factor of the rounding floor's estimate (the
@@ -81,14 +78,14 @@ class MapWatch:
     def __init__(self, stage: Stage) -> None:
         self.stage = stage
         self.calls = 0
-        self.looks: dict[int, deque[Tensor]] = {}
+        self.previous: dict[int, Tensor] = {}  # each pair problem's last look
         self.pairs = [
             k for k, p in enumerate(stage.interactions) if not p.symmetric and p.points is not None
         ]
 
     def settled(self, state: SinkhornState) -> bool:
         """Records one iteration; True when the maps moved by less than ``SETTLED`` of
-        the displacement over the last LOOK_EVERY x LOOKS_BACK iterations."""
+        the displacement over the last LOOK_EVERY iterations."""
         self.calls += 1
         if not self.pairs or (self.calls - 1) % LOOK_EVERY:
             return False
@@ -97,13 +94,13 @@ class MapWatch:
             p = self.stage.interactions[k]
             x, y = p.points  # type: ignore[misc]
             T = p.yx.softmax_sum(eps, p.a_log + state.fs[k] / eps, x)
-            looks = self.looks.setdefault(k, deque(maxlen=LOOKS_BACK + 1))
-            looks.append(T)
-            if len(looks) <= LOOKS_BACK:
+            before = self.previous.get(k)
+            self.previous[k] = T
+            if before is None:
                 change = math.inf
                 continue
             tiny = torch.finfo(T.dtype).tiny
-            moved = _norm(p.b, T - looks[0]) / _norm(p.b, y - T).clamp_min(tiny)
+            moved = _norm(p.b, T - before) / _norm(p.b, y - T).clamp_min(tiny)
             largest = float(moved.max())  # NaN if any item's map is NaN
             if math.isnan(largest):  # (max() would drop a NaN after a number)
                 return False

@@ -225,9 +225,7 @@ class BlockSparsePair:
                   \\exp(h_j - |x_i - y_j|^2 / 2\\varepsilon)
         """
         x, y, h = _cast(self.x, self.y, h)
-        if not (
-            torch.is_grad_enabled() and (x.requires_grad or y.requires_grad or h.requires_grad)
-        ):
+        if not _tracked(x, y, h):
             out = [
                 _lse(*self._sorted[b], h[b, it.y_perm], eps, it.blocks, self.p)[it.x_inverse]
                 for b, it in enumerate(self.items)
@@ -248,8 +246,7 @@ class BlockSparsePair:
                   \\mathrm{softmax}_j(h_j - |x_i - y_j|^2 / 2\\varepsilon)\\, v_j
         """
         x, y, h, v = _cast(self.x, self.y, h, v)
-        tracked = x.requires_grad or y.requires_grad or h.requires_grad or v.requires_grad
-        if not (torch.is_grad_enabled() and tracked):  # the loop's looks at the map
+        if not _tracked(x, y, h, v):  # the loop's looks at the map
             out = []
             for b, it in enumerate(self.items):
                 xa, yT = self._sorted[b]
@@ -264,6 +261,11 @@ class BlockSparsePair:
             o = _BlockSoftmaxSum.apply(xs, ys, hs, vs.contiguous(), float(eps), it.blocks, self.p)
             out.append(o[it.x_inverse])
         return torch.stack(out).to(self.x.dtype)
+
+
+def _tracked(*tensors: Tensor) -> bool:
+    """Whether autograd records this call (else the kernel's kept sorted clouds serve)."""
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
 
 
 def _cast(x: Tensor, *others: Tensor) -> tuple[Tensor, ...]:

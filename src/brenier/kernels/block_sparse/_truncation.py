@@ -109,7 +109,7 @@ class Frame:
     their weights and the grouping only, so a level computes it once).
 
     Attributes:
-        labels: (N,) cluster of each sorted entity; ``perm`` sorts the entities.
+        perm: (N,) sorts the entities by cluster.
         weights: (N,) sorted entity weights; mass: (K,) cluster masses.
         d: (N, D) offsets from the clusters' weighted means; shift: (K, D) mean - centroid.
         delta: (N, D) offsets from the clusters' centroids.
@@ -120,7 +120,6 @@ class Frame:
     """
 
     perm: Tensor
-    labels: Tensor
     weights: Tensor
     mass: Tensor
     d: Tensor
@@ -138,7 +137,6 @@ class Frame:
         K, D = clusters.count, x.shape[1]
         ws = w.detach()[clusters.perm].double().contiguous()
         xs = x.detach()[clusters.perm].double().contiguous()
-        labels = torch.repeat_interleave(torch.arange(K), clusters.offsets.diff())
         offsets = clusters.offsets.numpy().astype(np.int64)
         c = clusters.centroids.double().contiguous()
         d, delta = torch.empty_like(xs), torch.empty_like(xs)
@@ -153,7 +151,7 @@ class Frame:
         U = torch.linalg.eigh(normal)[1].contiguous()
         R, radius = xs.new_empty(K, D), xs.new_empty(K)
         _nb.frame_extents(delta.numpy(), offsets, U.numpy(), R.numpy(), radius.numpy())
-        return cls(clusters.perm, labels, ws, mass, d, m - c, delta, normal, U, R, radius, offsets)
+        return cls(clusters.perm, ws, mass, d, m - c, delta, normal, U, R, radius, offsets)
 
 
 def potential_fit(f: Tensor, frame: Frame) -> Fit:

@@ -138,6 +138,17 @@ def _row_candidates(I, cptr, cidx, child_ptr, child_idx, out) -> int:
     return n
 
 
+@njit(cache=True)
+def _candidate_widths(cptr, cidx, child_ptr):
+    """The fine candidates of each coarse row (the children of its kept columns), and
+    the largest count (at least 1: the size of a row's candidate buffer)."""
+    widths = np.zeros(cptr.shape[0] - 1, dtype=np.int64)
+    for I in range(cptr.shape[0] - 1):
+        for q in range(cptr[I], cptr[I + 1]):
+            widths[I] += child_ptr[cidx[q] + 1] - child_ptr[cidx[q]]
+    return widths, max(1, widths.max()) if widths.shape[0] else 1
+
+
 @njit(parallel=True, cache=True)
 def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te, p):
     """Kept fine blocks (CSR over the rows of x, columns sorted) and each row's best.
@@ -147,11 +158,7 @@ def select_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, te, p):
     Returns (ptr, idx, best): ``best[i]`` is the best candidate of row i (-1: none).
     """
     K = gx[0].shape[0]
-    widths = np.zeros(cptr.shape[0] - 1, dtype=np.int64)  # candidates of each coarse row
-    for I in range(cptr.shape[0] - 1):
-        for q in range(cptr[I], cptr[I + 1]):
-            widths[I] += child_ptr[cidx[q] + 1] - child_ptr[cidx[q]]
-    wmax = max(1, widths.max()) if widths.shape[0] else 1
+    widths, wmax = _candidate_widths(cptr, cidx, child_ptr)
     starts = np.zeros(K + 1, dtype=np.int64)  # the rule's verdicts, kept for the fill
     for i in range(K):
         starts[i + 1] = starts[i] + widths[parent[i]]
@@ -196,11 +203,7 @@ def best_blocks(gx, gy, parent, cptr, cidx, child_ptr, child_idx, p):
     without candidates empty): the same candidates and ranking as :func:`select_blocks`,
     without the rule, for the side whose kept pairs the other side's pass found."""
     K = gx[0].shape[0]
-    widths = np.zeros(cptr.shape[0] - 1, dtype=np.int64)
-    for I in range(cptr.shape[0] - 1):
-        for q in range(cptr[I], cptr[I + 1]):
-            widths[I] += child_ptr[cidx[q] + 1] - child_ptr[cidx[q]]
-    wmax = max(1, widths.max()) if widths.shape[0] else 1
+    wmax = _candidate_widths(cptr, cidx, child_ptr)[1]
     best = np.full(K, -1, dtype=np.int64)
     for i in prange(K):
         cand = np.empty(wmax, dtype=np.int64)
