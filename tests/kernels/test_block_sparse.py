@@ -125,6 +125,27 @@ def test_block_kernel_rows_far_apart_at_small_eps(gen, D, p, dtype) -> None:
         assert float((result[0].double() - ref).abs().max()) <= tol * scale
 
 
+@pytest.mark.parametrize("D", [2, 3, 4])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_block_kernel_shifts_by_the_last_results_whatever_they_are(gen, D, dtype) -> None:
+    """Calls without autograd shift each row by its result at the previous call: right
+    after h moved by hundreds (every shift then over- or underflows, rows fall back to
+    the exact max), and again (good shifts), the results are the dense log-sum-exp,
+    rows of a cluster that are not a multiple of four included."""
+    N, M, eps = 203, 170, 1e-3
+    x = torch.rand(1, N, D, generator=gen, dtype=torch.float64)
+    y = torch.rand(1, M, D, generator=gen, dtype=torch.float64)
+    pair = _full_pair(x.to(dtype), y.to(dtype), 2)
+    cost = ((x[0, :, None] - y[0, None]) ** 2).sum(-1) / 2
+    tol = 1e-6 if dtype == torch.float32 else 1e-14
+    for step in range(4):
+        h = 300 * (step % 2) * torch.randn(1, M, generator=gen, dtype=torch.float64)
+        ref = -eps * torch.logsumexp(h[0, None] - cost / eps, dim=-1)
+        out = pair.softmin(eps, h.to(dtype))[0].double()
+        scale = eps * float(h.abs().max() + cost.max() / eps)
+        assert float((out - ref).abs().max()) <= tol * scale
+
+
 def test_truncated_softmax_sum_gradients_match_finite_differences(gen) -> None:
     # Clusters of two far-apart groups and a small tau: the kernel visits part of the
     # pairs only; its gradient is the gradient of that truncated sum (gradcheck).

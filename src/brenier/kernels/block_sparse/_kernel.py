@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numba
 import numpy as np
@@ -65,8 +65,12 @@ def block_lse(x: Tensor, y: Tensor, h: Tensor, eps: float, s: BlockSparsity, p: 
     return _lse(_np(x), _np(y.T), h, eps, s, p)
 
 
-def _lse(x: np.ndarray, yT: np.ndarray, h: Tensor, eps: float, s: BlockSparsity, p: int) -> Tensor:
-    """:func:`block_lse` on the kernels' arrays: sorted x (N, D), sorted y as (D, M)."""
+def _lse(
+    x: np.ndarray, yT: np.ndarray, h: Tensor, eps: float, s: BlockSparsity, p: int,
+    guess: np.ndarray | None = None,
+) -> Tensor:  # fmt: skip
+    """:func:`block_lse` on the kernels' arrays: sorted x (N, D), sorted y as (D, M);
+    ``guess`` (N,), finite: each row's shift (see ``lse_kernel``), e.g. the last call's."""
     out = torch.empty(x.shape[0], dtype=h.dtype)
     K = s.x_offsets.shape[0] - 1
     _nb.lse_kernel(  # type: ignore[call-arg]
@@ -77,11 +81,16 @@ def _lse(x: np.ndarray, yT: np.ndarray, h: Tensor, eps: float, s: BlockSparsity,
         p,
         *_structure(s),
         _nb.thread_chunks(K),
+        _NO_GUESS[x.dtype] if guess is None else guess,
         out.numpy(),
     )
     if not bool((h > -math.inf).any()):
         out.fill_(-math.inf)
     return out
+
+
+#: No guess of the rows' results: an empty array (the kernel then shifts by the rows').
+_NO_GUESS = {np.dtype(t): np.empty(0, dtype=t) for t in (np.float32, np.float64)}
 
 
 class _BlockSoftmin(torch.autograd.Function):
@@ -201,6 +210,10 @@ class BlockSparsePair:
     y: Tensor
     items: tuple[SortedPair, ...]
     p: int = 2
+    #: Per (item, eps), the rows' last untracked results: the next call's shifts.
+    _shifts: dict[tuple[int, float], np.ndarray] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     @property
     def kept_fraction(self) -> float:
@@ -218,6 +231,16 @@ class BlockSparsePair:
             (_np(x[b, it.x_perm]), _np(y[b, it.y_perm].T)) for b, it in enumerate(self.items)
         )
 
+    def _untracked_lse(self, b: int, eps: float, hs: Tensor) -> Tensor:
+        """Item b's log-sum-exp without autograd on its sorted h, shifted by the rows' last
+        results: a loop calls its kernels with slowly changing h, and rows of one
+        cluster are too far apart in the log to shift each other (``lse_kernel``)."""
+        it = self.items[b]
+        key = (b, float(eps))
+        out = _lse(*self._sorted[b], hs, eps, it.blocks, self.p, self._shifts.get(key))
+        self._shifts[key] = np.nan_to_num(out.numpy(), nan=0.0, posinf=0.0, neginf=0.0)
+        return out
+
     def softmin(self, eps: float, h: Tensor) -> Tensor:
         """Truncated soft distance transform, h (B, M) -> (B, N).
 
@@ -227,7 +250,7 @@ class BlockSparsePair:
         x, y, h = _cast(self.x, self.y, h)
         if not _tracked(x, y, h):
             out = [
-                _lse(*self._sorted[b], h[b, it.y_perm], eps, it.blocks, self.p)[it.x_inverse]
+                self._untracked_lse(b, eps, h[b, it.y_perm])[it.x_inverse]
                 for b, it in enumerate(self.items)
             ]
             return torch.stack(out).mul_(-eps).to(self.x.dtype)
@@ -251,7 +274,7 @@ class BlockSparsePair:
             for b, it in enumerate(self.items):
                 xa, yT = self._sorted[b]
                 hs, vs = h[b, it.y_perm], v[b, it.y_perm]
-                lse = _lse(xa, yT, hs, eps, it.blocks, self.p)
+                lse = self._untracked_lse(b, eps, hs)
                 a = torch.where(lse > -math.inf, -lse, -math.inf)
                 out.append(_planvec_arrays(xa, yT, a, hs, vs, eps, it.blocks, self.p)[it.x_inverse])
             return torch.stack(out).to(self.x.dtype)
