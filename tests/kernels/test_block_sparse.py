@@ -15,7 +15,9 @@ from brenier.kernels.block_sparse import (
     grid_clusters,
     potential_fit,
     truncate,
+    truncate_chain,
 )
+from brenier.kernels.block_sparse._truncation import EXACT_MARGIN
 
 
 @pytest.mark.parametrize("D", [2, 3, 5])
@@ -225,6 +227,50 @@ def test_truncation_bound_is_rigorous_even_for_irregular_potentials(gen, noise, 
     assert bool(kept[exponent >= -tau * eps].all())
     assert kept.float().mean() < 0.5  # and it does truncate
     assert torch.equal(_visited(yx, cy.perm, cx.perm, 400, 500), kept.T)  # exact transposes
+
+
+@pytest.mark.parametrize("p", [1, 2])
+def test_truncation_tested_on_the_points_keeps_the_band_and_drops_the_slack(gen, p) -> None:
+    """With the points and their potentials, the rule's blocks are tested on the
+    points: every pair with an exponent above -tau eps is still visited, some of the
+    rule's blocks are dropped (its slack), the two ways stay exact transposes, and every
+    point keeps a partner."""
+    x = torch.randn(500, 3, generator=gen, dtype=torch.float64)
+    y = torch.randn(400, 3, generator=gen, dtype=torch.float64) + 0.7
+    w, v = torch.full((500,), 1 / 500, dtype=x.dtype), torch.full((400,), 1 / 400, dtype=x.dtype)
+    shift = torch.full((3,), 0.7, dtype=x.dtype)
+    eps, tau = 0.01, 3.0
+    if p == 2:
+        f, g = -(x @ shift), y @ shift - 0.5 * float(shift @ shift)
+    else:
+        unit = shift / shift.norm()
+        f, g = -(x @ unit), y @ unit
+    f = f + 0.05 * torch.randn(500, generator=gen, dtype=x.dtype)  # a wide slack
+    cx, cy = grid_clusters(x, w, 0.4), grid_clusters(y, v, 0.4)
+    fits = (
+        [(cx, potential_fit(f, Frame.of(w, x, cx)))],
+        [(cy, potential_fit(g, Frame.of(v, y, cy)))],
+    )
+    rule = _visited(truncate_chain(*fits, [], eps, tau, p=p)[0], cx.perm, cy.perm, 500, 400)
+    xy, yx = truncate_chain(*fits, [], eps, tau, p=p, points=(x, y, f, g))
+    kept = _visited(xy, cx.perm, cy.perm, 500, 400)
+    cost = torch.cdist(x, y).square() / 2 if p == 2 else torch.cdist(x, y)
+    exponent = f[:, None] + g[None, :] - cost
+    assert bool(kept[exponent >= -tau * eps].all())
+    assert bool(rule[kept].all()) and kept.sum() < rule.sum()
+    # A kept block holds a pair within the margin, or is a row's or column's best.
+    reach = (tau + EXACT_MARGIN) * eps
+    lx, ly = cx.labels, cy.labels
+    near = torch.zeros(cx.count, cy.count, dtype=torch.bool)
+    near[
+        lx[:, None].expand(-1, 400)[exponent >= -reach],
+        ly[None].expand(500, -1)[exponent >= -reach],
+    ] = True
+    blocks = torch.zeros(cx.count, cy.count, dtype=torch.bool)
+    blocks[lx[:, None].expand(-1, 400)[kept], ly[None].expand(500, -1)[kept]] = True
+    assert int((blocks & ~near).sum()) <= cx.count + cy.count
+    assert torch.equal(_visited(yx, cy.perm, cx.perm, 400, 500), kept.T)
+    assert bool(kept.any(1).all()) and bool(kept.any(0).all())
 
 
 def test_truncation_bound_keeps_the_cost_curvature(gen) -> None:

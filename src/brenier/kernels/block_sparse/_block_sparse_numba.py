@@ -162,7 +162,8 @@ def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunk
     One pass over the targets, four rows at a time for D = 2, 3 (a cluster's last rows
     padded with copies of its last one), each row's sum shifted by ``guess[i]`` when
     ``guess`` holds N values (the previous call's results: the loop calls a kernel
-    with slowly changing h), else by the previous rows' result (the cluster's first
+    with slowly changing h; a value that is not finite is no guess), else by the
+    previous rows' result (the cluster's first
     rows by the first row's exact max). A shift that over- or underflowed sends its row
     to :func:`row_lse_from`, which rescales. Measured at 10^4 points (blur 0.01, the
     last temperature, 27 rows per cluster): rows of one cluster differ by up to ~75 in
@@ -186,7 +187,8 @@ def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunk
             shift = out.dtype.type(0.0) if guessed else row_max(x[i], yk, hk, c, p, tmp)
             if D != 2 and D != 3:  # one row at a time
                 for q in range(i, i1):
-                    out[q] = row_lse_from(x[q], yk, hk, c, p, tmp, guess[q] if guessed else shift)
+                    m = guess[q] if guessed and math.isfinite(guess[q]) else shift
+                    out[q] = row_lse_from(x[q], yk, hk, c, p, tmp, m)
                     shift = out[q]
                 continue
             while i < i1:
@@ -195,7 +197,7 @@ def lse_kernel(x, yT, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, nchunk
                     src = i + min(r, n - 1)
                     for e in range(D):
                         xs[r, e] = x[src, e]
-                    ms[r] = guess[src] if guessed else shift
+                    ms[r] = guess[src] if guessed and math.isfinite(guess[src]) else shift
                 s0, s1, s2, s3 = _sums4(xs, yk, hk, c, p, ms)
                 for r in range(n):
                     s = s0 if r == 0 else (s1 if r == 1 else (s2 if r == 2 else s3))

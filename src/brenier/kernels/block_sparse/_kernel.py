@@ -70,7 +70,7 @@ def _lse(
     guess: np.ndarray | None = None,
 ) -> Tensor:  # fmt: skip
     """:func:`block_lse` on the kernels' arrays: sorted x (N, D), sorted y as (D, M);
-    ``guess`` (N,), finite: each row's shift (see ``lse_kernel``), e.g. the last call's."""
+    ``guess`` (N,): each row's shift (see ``lse_kernel``), e.g. the last call's."""
     out = torch.empty(x.shape[0], dtype=h.dtype)
     K = s.x_offsets.shape[0] - 1
     _nb.lse_kernel(  # type: ignore[call-arg]
@@ -238,7 +238,7 @@ class BlockSparsePair:
         it = self.items[b]
         key = (b, float(eps))
         out = _lse(*self._sorted[b], hs, eps, it.blocks, self.p, self._shifts.get(key))
-        self._shifts[key] = np.nan_to_num(out.numpy(), nan=0.0, posinf=0.0, neginf=0.0)
+        self._shifts[key] = out.numpy()  # never written again: callers index or copy it
         return out
 
     def softmin(self, eps: float, h: Tensor) -> Tensor:

@@ -280,6 +280,7 @@ def truncate_chain(
     tau: float,
     symmetric: bool = False,
     p: int = 2,
+    points: tuple[Tensor, Tensor, Tensor, Tensor] | None = None,
 ) -> tuple[BlockSparsity, BlockSparsity]:
     """Block sparsity of (x, y) and (y, x) at the last of a chain of nested groupings.
 
@@ -288,6 +289,10 @@ def truncate_chain(
     ``children[t - 1]`` holds the parents of the grid-t cells in grid t - 1. The rule
     is applied to all pairs at t = 0, then to the children of the kept pairs at every
     next grid: the cost of the test follows the kept pairs, not Kx * Ky.
+
+    With ``points = (x, y, f, g)``, the entities of both sides and their potentials, the
+    blocks the rule kept at the last grid are tested once more on the entities
+    themselves (:func:`_exact_step`).
     """
     te = tau * eps
     (cx, F), (cy, G) = rows[0], cols[0]
@@ -297,4 +302,42 @@ def truncate_chain(
         ptr, idx = _select_step(
             ptr, idx, cols[t - 1][0].count, fine, children[t - 1], te, symmetric, p
         )
+    if points is not None:
+        margin = EXACT_MARGIN
+        ptr, idx = _exact_step(ptr, idx, rows[-1][0], cols[-1][0], points, (tau + margin) * eps, p)
     return _both_ways(ptr, idx, rows[-1][0], cols[-1][0], symmetric)
+
+
+#: The exact test keeps the block pairs whose largest exponent reaches
+#: -(tau + EXACT_MARGIN + log(block size)) eps at the potentials the stage starts from.
+EXACT_MARGIN = 5.0
+
+
+def _exact_step(
+    ptr: np.ndarray,
+    idx: np.ndarray,
+    cx: Clusters,
+    cy: Clusters,
+    points: tuple[Tensor, Tensor, Tensor, Tensor],
+    te: float,
+    p: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Of the kept block pairs (ptr, idx), those where the plan's exponent
+    f_i + g_j - C(x_i, y_j) reaches -te at some pair of entities, computed, with the
+    best pair of every row and column block (``exact_filter``).
+
+    The rule bounds the exponent over a block from linear fits of the potentials and
+    the blocks' extents; its slack (the fits' residuals, the spread of the slopes over
+    a block) kept twice the pairs of the computed maxima at 10^4 points (blur 0.01,
+    16-point blocks at the last temperature: 557 partners per point against 261).
+    The computed test costs one pass over the kept pairs without an exponential.
+    """
+    x, y, f, g = (t.detach() for t in points)
+    xs = x[cx.perm].contiguous().numpy()
+    yT = y[cy.perm].T.contiguous().numpy()
+    fs = f[cx.perm].to(x.dtype).contiguous().numpy()
+    gs = g[cy.perm].to(x.dtype).contiguous().numpy()
+    x_off, y_off = cx.offsets.numpy(), cy.offsets.numpy()
+    tops = _nb.exact_maxima(ptr, idx, xs, yT, fs, gs, x_off, y_off, p)
+    live_x, live_y = (cx.weights > 0).numpy(), (cy.weights > 0).numpy()
+    return _nb.exact_filter(ptr, idx, tops, te, live_x, live_y)

@@ -439,3 +439,117 @@ def fit_residuals(fs, delta, offsets, F, A, E):
                 r -= A[k, e] * delta[i, e]
             top = max(top, r)
         E[k] = top
+
+
+#: Fast-math without the no-NaN/no-inf assumptions (the maxima start from -inf).
+_FINITE_FREE = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+@njit(parallel=True, fastmath=_FINITE_FREE, cache=True)
+def exact_maxima(ptr, idx, x, yT, f, g, x_offsets, y_offsets, p):
+    """For every block pair (I, J) of the CSR (ptr, idx): the largest exponent
+    f_i + g_j - C(x_i, y_j) over its entity pairs, computed (x (N, D) and f (N,) sorted
+    by block, y as (D, M) and g (M,) alike).
+
+    Per row block, its partners' entities are gathered into contiguous buffers once;
+    each row then fills the exponents of all of them in one vectorised pass and takes
+    the maxima block by block."""
+    K, D = ptr.shape[0] - 1, x.shape[1]
+    out = np.empty(idx.shape[0])
+    width = 1
+    for I in range(K):
+        w = 0
+        for q in range(ptr[I], ptr[I + 1]):
+            w += y_offsets[idx[q] + 1] - y_offsets[idx[q]]
+        width = max(width, w)
+    for I in prange(K):
+        yb = np.empty((D, width), dtype=x.dtype)
+        gb = np.empty(width, dtype=x.dtype)
+        vals = np.empty(width, dtype=x.dtype)
+        starts = np.empty(ptr[I + 1] - ptr[I] + 1, dtype=np.int64)
+        L = 0
+        for q in range(ptr[I], ptr[I + 1]):
+            starts[q - ptr[I]] = L
+            j0, j1 = y_offsets[idx[q]], y_offsets[idx[q] + 1]
+            for e in range(D):
+                src, dst = yT[e, j0:j1], yb[e, L : L + j1 - j0]
+                for k in range(j1 - j0):
+                    dst[k] = src[k]
+            src, dst = g[j0:j1], gb[L : L + j1 - j0]
+            for k in range(j1 - j0):
+                dst[k] = src[k]
+            L += j1 - j0
+        starts[ptr[I + 1] - ptr[I]] = L
+        v, gv = vals[:L], gb[:L]
+        for k in range(L):
+            v[k] = -np.inf
+        for i in range(x_offsets[I], x_offsets[I + 1]):  # v: the maxima over the rows
+            fi = f[i]
+            if D == 3 and p == 2:  # one fused pass (the usual case)
+                a0, a1, a2 = x[i, 0], x[i, 1], x[i, 2]
+                y0, y1, y2 = yb[0, :L], yb[1, :L], yb[2, :L]
+                for k in range(L):
+                    d2 = (a0 - y0[k]) ** 2 + (a1 - y1[k]) ** 2 + (a2 - y2[k]) ** 2
+                    v[k] = max(v[k], fi + gv[k] - 0.5 * d2)
+            else:
+                for k in range(L):
+                    d2 = (x[i, 0] - yb[0, k]) ** 2
+                    for e in range(1, D):
+                        d2 += (x[i, e] - yb[e, k]) ** 2
+                    v[k] = max(v[k], fi + gv[k] - (0.5 * d2 if p == 2 else np.sqrt(d2)))
+        for s in range(ptr[I + 1] - ptr[I]):  # then over each block's columns
+            seg = v[starts[s] : starts[s + 1]]
+            top = -np.inf
+            for k in range(seg.shape[0]):
+                top = max(top, seg[k])
+            out[ptr[I] + s] = top
+    return out
+
+
+@njit(cache=True, inline="always")
+def _better(live, top, best_live, best_top):
+    """Partners rank by mass first (one of positive mass beats any without), then by
+    their maximum."""
+    return (live and not best_live) or (live == best_live and top > best_top)
+
+
+@njit(cache=True)
+def exact_filter(ptr, idx, tops, te, live_x, live_y):
+    """The block pairs of (ptr, idx) whose computed maximum ``tops`` reaches -te, and
+    the best pair of every row and of every column (:func:`_better`, with the blocks'
+    ``live_x``, ``live_y``: positive mass): no row or column is left without a partner,
+    nor with partners of zero mass only when it had one with mass. Returns the CSR."""
+    K, Ky = ptr.shape[0] - 1, live_y.shape[0]
+    keep = tops >= -te
+    col_q = np.full(Ky, -1, dtype=np.int64)
+    for I in range(K):
+        best = -1
+        for q in range(ptr[I], ptr[I + 1]):
+            J = idx[q]
+            if best < 0 or _better(live_y[J], tops[q], live_y[idx[best]], tops[best]):
+                best = q
+            c = col_q[J]
+            if c < 0 or _better(live_x[I], tops[q], live_x[_row_of(ptr, c)], tops[c]):
+                col_q[J] = q
+        if best >= 0:
+            keep[best] = True
+    for J in range(Ky):
+        if col_q[J] >= 0:
+            keep[col_q[J]] = True
+    counts = np.zeros(K + 1, dtype=np.int64)
+    for I in range(K):
+        counts[I + 1] = keep[ptr[I] : ptr[I + 1]].sum()
+    new_ptr = np.cumsum(counts)
+    new_idx = np.empty(new_ptr[-1], dtype=np.int64)
+    w = 0
+    for q in range(idx.shape[0]):
+        if keep[q]:
+            new_idx[w] = idx[q]
+            w += 1
+    return new_ptr, new_idx
+
+
+@njit(cache=True, inline="always")
+def _row_of(ptr, q):
+    """The row of position q of a CSR (binary search)."""
+    return np.searchsorted(ptr, q, side="right") - 1
