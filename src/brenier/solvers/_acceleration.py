@@ -30,43 +30,64 @@ from torch import Tensor
 DEFAULT_MEMORY = 8
 
 
-@dataclass(frozen=True)
+@dataclass
 class AndersonHistory:
-    """The last image ``G(u)``, residual, and the differences, each (B, M)."""
+    """The last image ``G(u)`` and residual (B, M), and the last ``memory`` differences
+    in ring buffers: images ``d_image`` (B, M, m) and weighted residuals ``d_residual``
+    (B, M, m), with their Gram matrix (B, m, m) kept up to date column by column (one
+    new column costs m dot products, where stacking and multiplying the differences
+    at every step cost m^2 and two copies). Empty until the first step."""
 
     image: Tensor | None = None
     residual: Tensor | None = None
-    d_image: tuple[Tensor, ...] = ()
-    d_residual: tuple[Tensor, ...] = ()
+    root: Tensor | None = None  # sqrt of the weights
+    d_image: Tensor | None = None
+    d_residual: Tensor | None = None
+    gram: Tensor | None = None
+    count: int = 0  # differences stored, at most m
+    head: int = 0  # the slot of the next one
 
 
 def anderson_step(
     history: AndersonHistory, u: Tensor, image: Tensor, weight: Tensor, memory: int
 ) -> tuple[Tensor, AndersonHistory]:
-    """The next iterate from ``u`` and its image ``G(u)``, and the updated history.
+    """The next iterate from ``u`` and its image ``G(u)``, and the updated history (the
+    same object, updated in place).
 
     Shapes:
         u, image, weight: (B, M).
     """
+    h = history
     residual = image - u
-    d_image, d_residual = history.d_image, history.d_residual
-    if history.image is not None and history.residual is not None:
-        d_image = (*d_image, image - history.image)[-memory:]
-        d_residual = (*d_residual, residual - history.residual)[-memory:]
-    new = AndersonHistory(image, residual, d_image, d_residual)
-    if not d_residual:
-        return image, new
-    dr = torch.stack(d_residual, -1) * weight.sqrt().unsqueeze(-1)  # (B, M, m)
-    rhs = dr.transpose(-1, -2) @ (residual * weight.sqrt()).unsqueeze(-1)  # (B, m, 1)
-    gram = dr.transpose(-1, -2) @ dr  # (B, m, m)
+    if h.image is None or h.residual is None:
+        h.image, h.residual, h.root = image, residual, weight.sqrt()
+        return image, h
+    if h.d_image is None or h.d_residual is None or h.gram is None:
+        B, M = u.shape
+        h.d_image = u.new_empty(B, M, memory)
+        h.d_residual = u.new_empty(B, M, memory)
+        h.gram = u.new_zeros(B, memory, memory)
+    assert h.root is not None
+    slot = h.head
+    h.d_image[..., slot] = image - h.image
+    column = (residual - h.residual) * h.root
+    h.d_residual[..., slot] = column
+    h.count, h.head = min(h.count + 1, memory), (slot + 1) % memory
+    h.image, h.residual = image, residual
+    k = h.count
+    dots = (h.d_residual[..., :k].transpose(-1, -2) @ column.unsqueeze(-1)).squeeze(-1)
+    h.gram[:, slot, :k] = dots
+    h.gram[:, :k, slot] = dots
+    dr, gram = h.d_residual[..., :k], h.gram[:, :k, :k]
+    rhs = dr.transpose(-1, -2) @ (residual * h.root).unsqueeze(-1)  # (B, k, 1)
     # Tikhonov term relative to the size of the differences: scale-free.
     scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1, keepdim=True).unsqueeze(-1)
     delta = torch.finfo(u.dtype).eps * scale + torch.finfo(u.dtype).tiny
-    eye = torch.eye(gram.shape[-1], dtype=u.dtype, device=u.device)
-    gamma, info = torch.linalg.solve_ex(gram + delta * eye, rhs)  # (B, m, 1)
+    eye = torch.eye(k, dtype=u.dtype, device=u.device)
+    gamma, info = torch.linalg.solve_ex(gram + delta * eye, rhs)  # (B, k, 1)
     # A singular system (differences all zero or denormal: converged to rounding) or a
     # non-finite solution: plain iteration for that batch item.
     ok = (info == 0) & torch.isfinite(gamma).all(-1).all(-1)
     gamma = torch.where(ok[:, None, None], gamma, 0.0)
-    step = (torch.stack(d_image, -1) @ gamma).squeeze(-1)
-    return image - step, new
+    step = (h.d_image[..., :k] @ gamma).squeeze(-1)
+    return image - step, h

@@ -303,13 +303,14 @@ def truncate_chain(
             ptr, idx, cols[t - 1][0].count, fine, children[t - 1], te, symmetric, p
         )
     if points is not None:
-        margin = EXACT_MARGIN
-        ptr, idx = _exact_step(ptr, idx, rows[-1][0], cols[-1][0], points, (tau + margin) * eps, p)
+        te_exact = (tau + EXACT_MARGIN) * eps
+        ptr, idx = _exact_step(ptr, idx, rows[-1][0], cols[-1][0], points, te_exact, p)
     return _both_ways(ptr, idx, rows[-1][0], cols[-1][0], symmetric)
 
 
 #: The exact test keeps the block pairs whose largest exponent reaches
-#: -(tau + EXACT_MARGIN + log(block size)) eps at the potentials the stage starts from.
+#: -(tau + EXACT_MARGIN) eps at the potentials the stage starts from: the margin covers
+#: their moves during the stage (with 2, a value at reach = 1 moved by 0.2%).
 EXACT_MARGIN = 5.0
 
 
@@ -330,7 +331,8 @@ def _exact_step(
     the blocks' extents; its slack (the fits' residuals, the spread of the slopes over
     a block) kept twice the pairs of the computed maxima at 10^4 points (blur 0.01,
     16-point blocks at the last temperature: 557 partners per point against 261).
-    The computed test costs one pass over the kept pairs without an exponential.
+    The computed test costs one row per block, then every row of the blocks that row
+    does not settle (``exact_maxima``).
     """
     x, y, f, g = (t.detach() for t in points)
     xs = x[cx.perm].contiguous().numpy()
@@ -338,6 +340,6 @@ def _exact_step(
     fs = f[cx.perm].to(x.dtype).contiguous().numpy()
     gs = g[cy.perm].to(x.dtype).contiguous().numpy()
     x_off, y_off = cx.offsets.numpy(), cy.offsets.numpy()
-    tops = _nb.exact_maxima(ptr, idx, xs, yT, fs, gs, x_off, y_off, p)
+    tops = _nb.exact_maxima(ptr, idx, xs, yT, fs, gs, x_off, y_off, te, p)
     live_x, live_y = (cx.weights > 0).numpy(), (cy.weights > 0).numpy()
     return _nb.exact_filter(ptr, idx, tops, te, live_x, live_y)
