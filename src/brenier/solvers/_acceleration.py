@@ -33,8 +33,8 @@ DEFAULT_MEMORY = 8
 @dataclass
 class AndersonHistory:
     """The last image ``G(u)`` and residual (B, M), and the last ``memory`` differences
-    in ring buffers: images ``d_image`` (B, M, m) and weighted residuals ``d_residual``
-    (B, M, m), with their Gram matrix (B, m, m) kept up to date column by column (one
+    in ring buffers: images ``d_image`` (B, m, M) and weighted residuals ``d_residual``
+    (B, m, M), with their Gram matrix (B, m, m) kept up to date column by column (one
     new column costs m dot products, where stacking and multiplying the differences
     at every step cost m^2 and two copies). Empty until the first step."""
 
@@ -64,22 +64,22 @@ def anderson_step(
         return image, h
     if h.d_image is None or h.d_residual is None or h.gram is None:
         B, M = u.shape
-        h.d_image = u.new_empty(B, M, memory)
-        h.d_residual = u.new_empty(B, M, memory)
+        h.d_image = u.new_empty(B, memory, M)
+        h.d_residual = u.new_empty(B, memory, M)
         h.gram = u.new_zeros(B, memory, memory)
     assert h.root is not None
     slot = h.head
-    h.d_image[..., slot] = image - h.image
-    column = (residual - h.residual) * h.root
-    h.d_residual[..., slot] = column
+    torch.sub(image, h.image, out=h.d_image[:, slot])
+    column = h.d_residual[:, slot]
+    torch.mul(residual - h.residual, h.root, out=column)
     h.count, h.head = min(h.count + 1, memory), (slot + 1) % memory
     h.image, h.residual = image, residual
     k = h.count
-    dots = (h.d_residual[..., :k].transpose(-1, -2) @ column.unsqueeze(-1)).squeeze(-1)
+    dr, gram = h.d_residual[:, :k], h.gram[:, :k, :k]
+    dots = (dr @ column.unsqueeze(-1)).squeeze(-1)
     h.gram[:, slot, :k] = dots
     h.gram[:, :k, slot] = dots
-    dr, gram = h.d_residual[..., :k], h.gram[:, :k, :k]
-    rhs = dr.transpose(-1, -2) @ (residual * h.root).unsqueeze(-1)  # (B, k, 1)
+    rhs = dr @ (residual * h.root).unsqueeze(-1)  # (B, k, 1)
     # Tikhonov term relative to the size of the differences: scale-free.
     scale = gram.diagonal(dim1=-2, dim2=-1).mean(-1, keepdim=True).unsqueeze(-1)
     delta = torch.finfo(u.dtype).eps * scale + torch.finfo(u.dtype).tiny
@@ -89,5 +89,5 @@ def anderson_step(
     # non-finite solution: plain iteration for that batch item.
     ok = (info == 0) & torch.isfinite(gamma).all(-1).all(-1)
     gamma = torch.where(ok[:, None, None], gamma, 0.0)
-    step = (h.d_image[..., :k] @ gamma).squeeze(-1)
+    step = (gamma.transpose(-1, -2) @ h.d_image[:, :k]).squeeze(-2)
     return image - step, h
