@@ -105,16 +105,11 @@ class Stage:
     Attributes:
         eps: the temperature.
         interactions: one per problem of the objective.
-        refits: whether the strategy builds the next stage's kernels from the potentials
-            found here (multiscale truncation): the loop then converges every problem at
-            this stage, not only the pair problems, and keeps Anderson's acceleration at
-            the rounding floor (see ``sinkhorn_loop``).
         free: the free measure of a barycenter problem (``None``: all measures given).
     """
 
     eps: float
     interactions: tuple[Interaction, ...]
-    refits: bool = False
     free: FreeMeasure | None = None
 
 

@@ -323,7 +323,7 @@ class MultiscaleStrategy:
         if state is None or k == 0:  # the coarse stage keeps its kernels
             if self.level < 0:
                 self.level, self.current = 0, self._coarse()
-            return Stage(eps, self.current, refits=self._last_coarse(index)), state
+            return Stage(eps, self.current), state
         if k != self.level:
             state = self._change_level(k, state)
         assert self.geometry is not None  # set by _change_level
@@ -337,11 +337,7 @@ class MultiscaleStrategy:
             f"level {self.levels[k].cloud} ({self.geometry.x.shape[0]} entities), "
             f"eps {eps:.3g}: kept {kept:.2%}, iteration {state.iteration}"
         )
-        return Stage(eps, self.current, refits=True), state
-
-    def _last_coarse(self, index: int) -> bool:
-        """The coarse stage's last temperature: the jump truncates with its potentials."""
-        return index + 1 < len(self.stages) and self.stages[index + 1][0] != 0
+        return Stage(eps, self.current), state
 
     def _change_level(self, k: int, state: SinkhornState) -> SinkhornState:
         """Line 3: extrapolates the state onto level k's entities."""
