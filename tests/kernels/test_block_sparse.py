@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -130,14 +132,16 @@ def test_block_kernel_rows_far_apart_at_small_eps(gen, D, p, dtype) -> None:
 @pytest.mark.parametrize("D", [2, 3, 4])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_block_kernel_shifts_by_the_last_results_whatever_they_are(gen, D, dtype) -> None:
-    """Calls without autograd shift each row by its result at the previous call: right
-    after h moved by hundreds (every shift then over- or underflows, rows fall back to
-    the exact max), and again (good shifts), the results are the dense log-sum-exp,
-    rows of a cluster that are not a multiple of four included."""
+    """Calls without autograd shift each row by its result at the previous call (the
+    first one by a seed, here absurd or infinite): right after h moved by hundreds
+    (every shift then over- or underflows, rows fall back to the exact max), and again
+    (good shifts), the results are the dense log-sum-exp, rows of a cluster that are
+    not a multiple of four included."""
     N, M, eps = 203, 170, 1e-3
     x = torch.rand(1, N, D, generator=gen, dtype=torch.float64)
     y = torch.rand(1, M, D, generator=gen, dtype=torch.float64)
     pair = _full_pair(x.to(dtype), y.to(dtype), 2)
+    pair.seed(eps, torch.full((1, N), 1e6).index_fill_(1, torch.tensor([3, 7]), -math.inf))
     cost = ((x[0, :, None] - y[0, None]) ** 2).sum(-1) / 2
     tol = 1e-6 if dtype == torch.float32 else 1e-14
     for step in range(4):

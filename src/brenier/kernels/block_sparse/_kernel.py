@@ -231,6 +231,15 @@ class BlockSparsePair:
             (_np(x[b, it.x_perm]), _np(y[b, it.y_perm].T)) for b, it in enumerate(self.items)
         )
 
+    def seed(self, eps: float, lse: Tensor) -> None:
+        """Guesses (B, N), in the user's order, of the log-sum-exps of the next call at
+        ``eps`` without autograd (the shifts of its rows, ``lse_kernel``), e.g.
+        -f / eps from the potentials the kernel was built from. Only the speed of that
+        call depends on them."""
+        for b, it in enumerate(self.items):
+            guess = lse[b].detach().to(self.x.dtype)[it.x_perm]
+            self._shifts[(b, float(eps))] = guess.contiguous().numpy()
+
     def _untracked_lse(self, b: int, eps: float, hs: Tensor) -> Tensor:
         """Item b's log-sum-exp without autograd on its sorted h, shifted by the rows' last
         results: a loop calls its kernels with slowly changing h, and rows of one
@@ -248,12 +257,12 @@ class BlockSparsePair:
                   \\exp(h_j - |x_i - y_j|^2 / 2\\varepsilon)
         """
         x, y, h = _cast(self.x, self.y, h)
-        if not _tracked(x, y, h):
-            out = [
-                self._untracked_lse(b, eps, h[b, it.y_perm])[it.x_inverse]
-                for b, it in enumerate(self.items)
-            ]
-            return torch.stack(out).mul_(-eps).to(self.x.dtype)
+        if not _tracked(x, y, h):  # the loop's calls: no copy beyond the two gathers
+            out = torch.empty(len(self.items), x.shape[1], dtype=h.dtype)
+            for b, it in enumerate(self.items):
+                lse = self._untracked_lse(b, eps, h[b].index_select(0, it.y_perm))
+                torch.index_select(lse, 0, it.x_inverse, out=out[b])
+            return out.mul_(-eps).to(self.x.dtype)
         out = []
         for b, it in enumerate(self.items):
             xs, ys, hs = x[b, it.x_perm], y[b, it.y_perm], h[b, it.y_perm]

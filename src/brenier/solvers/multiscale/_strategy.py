@@ -206,6 +206,11 @@ def _truncated(
     balanced = rho is None
     kept = _kept(geo, "xy", state.f[0], state.g[0], eps, tau, p, balanced)
     xy, yx = _kernels(geo.x, geo.y, bx, by, kept, p)
+    # The softmins return about the potentials: their log-sum-exps are near -f / eps,
+    # the first call's shifts (``BlockSparsePair.seed``).
+    lam = damping(eps, rho)
+    xy.seed(eps, state.f / -(lam * eps))
+    yx.seed(eps, state.g / -(lam * eps))
     out = [Interaction.pair(xy, yx, a, b, rho, points=(geo.x[None], geo.y[None]))]
     if len(state.fs) == 3:
         f_aa, g_bb = state.fs[1][0], state.fs[2][0]
@@ -213,6 +218,8 @@ def _truncated(
         kept_yy = _kept(geo, "yy", g_bb, g_bb, eps, tau, p, balanced)
         xx = _kernels(geo.x, geo.x, bx, bx, kept_xx, p)[0]
         yy = _kernels(geo.y, geo.y, by, by, kept_yy, p)[0]
+        xx.seed(eps, state.fs[1] / -(lam * eps))
+        yy.seed(eps, state.fs[2] / -(lam * eps))
         out += [Interaction.self_interaction(xx, a, rho), Interaction.self_interaction(yy, b, rho)]
     return tuple(out)
 
