@@ -15,6 +15,7 @@ from brenier.kernels.block_sparse import (
     SortedPair,
     cell_size_for,
     grid_clusters,
+    nested_grids,
     potential_fit,
     truncate,
     truncate_chain,
@@ -55,6 +56,35 @@ def test_nested_grids_and_cell_size(gen: torch.Generator) -> None:
         assert bool((fine_sorted_labels[sl] == k).all())
     side = cell_size_for(x, 100, diameter=3**0.5)
     assert 50 <= grid_clusters(x, w, side).count <= 200
+
+
+@pytest.mark.parametrize("D", [2, 3])
+def test_nested_grids_from_one_sort_are_the_grids(gen, D) -> None:
+    """The grids of :func:`nested_grids` (one sort, codes shifted) hold the same clusters
+    as binning each grid on its own, with the same summaries, and nest."""
+    x = torch.rand(3000, D, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 3.0, 0.5][:D])
+    w = torch.rand(3000, generator=gen, dtype=torch.float64)
+    w[::7] = 0.0  # clusters of zero weight get plain means
+    origin = x.min(0).values - 0.01
+    finest = 0.013
+    nested = nested_grids(x, origin, finest)
+    assert nested is not None
+    previous = None
+    for m in range(6):
+        got, ref = nested.clusters(w, m), grid_clusters(x, w, finest * 2**m, origin)
+        assert got.count == ref.count == nested.count(m)
+        same = got.labels[:, None] == got.labels[None, :]
+        assert torch.equal(same, ref.labels[:, None] == ref.labels[None, :])
+        match = ref.labels[got.perm[got.offsets[:-1]]]  # ref's cluster of each of got's
+        assert torch.allclose(got.weights, ref.weights[match], atol=1e-12)
+        assert torch.allclose(got.centroids, ref.centroids[match], atol=1e-12)
+        assert torch.allclose(got.radii, ref.radii[match], atol=1e-12)
+        sorted_labels = got.labels[got.perm]
+        assert bool((sorted_labels[1:] >= sorted_labels[:-1]).all())  # one order for all
+        if previous is not None:  # each cell of grid m - 1 lies in one cell of grid m
+            pairs = torch.unique(torch.stack([previous.labels, got.labels]), dim=1)
+            assert pairs.shape[1] == previous.count
+        previous = got
 
 
 def _full_pair(x: torch.Tensor, y: torch.Tensor, p: int = 2) -> BlockSparsePair:

@@ -7,7 +7,14 @@ with the options of :class:`MultiscaleBackend`.
 """
 
 from ._backend import MULTISCALE_MIN_POINTS, MultiscaleBackend, default_clusters
-from ._clustering import Clusters, cell_size_for, grid_clusters, sorted_groups
+from ._clustering import (
+    Clusters,
+    NestedGrids,
+    cell_size_for,
+    grid_clusters,
+    nested_grids,
+    sorted_groups,
+)
 from ._kernel import BlockSparsePair, SortedPair
 from ._truncation import (
     BlockSparsity,
@@ -26,10 +33,12 @@ __all__ = [
     "Clusters",
     "Frame",
     "MultiscaleBackend",
+    "NestedGrids",
     "SortedPair",
     "cell_size_for",
     "default_clusters",
     "grid_clusters",
+    "nested_grids",
     "potential_fit",
     "sorted_groups",
     "truncate",

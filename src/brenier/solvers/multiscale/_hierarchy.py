@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from ...kernels.block_sparse import Children, Clusters, grid_clusters, sorted_groups
+from ...kernels.block_sparse import Children, Clusters, grid_clusters, nested_grids, sorted_groups
 
 #: Grids between two intermediate levels (the entity count grows ~ 2^(step d)).
 LEVEL_STEP = 1
@@ -48,9 +48,15 @@ class Hierarchy:
     def build(
         cls, x: Tensor, w: Tensor, origin: Tensor, sides: list[float], top: int = 0
     ) -> Hierarchy:
-        """Grids of the given sides (decreasing); ``top`` is the coarse stage's grid
-        (the grids above it only start the truncation chains)."""
-        grids = tuple(grid_clusters(x, w, s, origin) for s in sides)
+        """Grids of the given sides (decreasing, each half the one before); ``top`` is
+        the coarse stage's grid (the grids above it only start the truncation chains).
+        One sort for all (:func:`~brenier.kernels.block_sparse.nested_grids`) where
+        their codes fit in 62 bits."""
+        nested = nested_grids(x, origin, sides[-1])
+        if nested is None:
+            grids = tuple(grid_clusters(x, w, s, origin) for s in sides)
+        else:
+            grids = tuple(nested.clusters(w, m) for m in range(len(sides) - 1, -1, -1))
         return cls(x, w, grids, tuple(sides), top)
 
     @property

@@ -43,10 +43,12 @@ from ...kernels.block_sparse import (
     Clusters,
     Frame,
     MultiscaleBackend,
+    NestedGrids,
     SortedPair,
     cell_size_for,
     default_clusters,
     grid_clusters,
+    nested_grids,
     potential_fit,
     truncate_chain,
 )
@@ -236,17 +238,29 @@ def _hierarchies(
     diam = float((both.max(0).values - origin).norm())
     side = cell_size_for(both, clusters, max(diam, 1e-12))
     n = min(x.shape[0], y.shape[0])
-    grids = [grid_clusters(x, a, side, origin)]
+    nested = nested_grids(x, origin, side / 2**FINER)
+    grids = [grid_clusters(x, a, side, origin) if nested is None else nested.clusters(a, FINER)]
     sides, top = [side], 0
     while grids[0].count > CHAIN_TOP and top < 8:
         sides.insert(0, sides[0] * 2)
-        grids.insert(0, grid_clusters(x, a, sides[0], origin))
         top += 1
-    while grids[-1].count < n / 2 and len(sides) < top + 12:
+        grids.insert(0, _grid(x, a, sides[0], origin, nested, FINER + top))
+    while grids[-1].count < n / 2 and len(sides) < top + FINER + 1:
         sides.append(sides[-1] / 2)
-        grids.append(grid_clusters(x, a, sides[-1], origin))
+        grids.append(_grid(x, a, sides[-1], origin, nested, FINER + top + 1 - len(sides)))
     hx = Hierarchy(x, a, tuple(grids), tuple(sides), top)
     return hx, Hierarchy.build(y, b, origin, sides, top)
+
+
+#: The grids halve at most this many times below the coarse stage's.
+FINER = 11
+
+
+def _grid(
+    x: Tensor, w: Tensor, side: float, origin: Tensor, nested: NestedGrids | None, m: int
+) -> Clusters:
+    """Grid m of ``nested`` (of side ``side``), or x binned on its own without it."""
+    return grid_clusters(x, w, side, origin) if nested is None else nested.clusters(w, m)
 
 
 class MultiscaleStrategy:
