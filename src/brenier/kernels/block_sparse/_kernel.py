@@ -258,11 +258,11 @@ class BlockSparsePair:
         """
         x, y, h = _cast(self.x, self.y, h)
         if not _tracked(x, y, h):  # the loop's calls: no copy beyond the two gathers
-            out = torch.empty(len(self.items), x.shape[1], dtype=h.dtype)
+            lses = torch.empty(len(self.items), x.shape[1], dtype=h.dtype)
             for b, it in enumerate(self.items):
                 lse = self._untracked_lse(b, eps, h[b].index_select(0, it.y_perm))
-                torch.index_select(lse, 0, it.x_inverse, out=out[b])
-            return out.mul_(-eps).to(self.x.dtype)
+                torch.index_select(lse, 0, it.x_inverse, out=lses[b])
+            return lses.mul_(-eps).to(self.x.dtype)
         out = []
         for b, it in enumerate(self.items):
             xs, ys, hs = x[b, it.x_perm], y[b, it.y_perm], h[b, it.y_perm]
