@@ -211,3 +211,23 @@ def test_every_loop_option_is_honoured(gen: torch.Generator) -> None:
     assert seen and len(seen) == plain.iterations
     capped = brenier.solve(x, y, blur=0.03, backend=SMALL, max_iter=12)
     assert capped.status is brenier.Status.MAX_ITERATIONS
+
+
+def test_symmetric_problems_converge_before_the_jump_to_the_points() -> None:
+    """A debiased multiscale solve converges the symmetric problems of the last coarse
+    temperature before the points start from them (alone: the pair's potentials do not
+    move), and updates them once per temperature elsewhere before the last."""
+    gen = torch.Generator().manual_seed(3)
+    x = torch.rand(4000, 3, generator=gen, dtype=torch.float64)
+    y = torch.rand(4000, 3, generator=gen, dtype=torch.float64) * 0.8 + 0.1
+    states: list = []
+    brenier.solve(x, y, blur=0.02, backend="multiscale", callback=states.append)
+    pair_only = [
+        (before, after)
+        for before, after in zip(states, states[1:], strict=False)
+        if after.eps == before.eps and after.fs[0] is before.fs[0]
+    ]
+    assert pair_only, "no symmetric-only updates"
+    last = pair_only[-1][1]
+    assert last.symmetric_error <= 1e-3  # converged (the intermediate tolerance)
+    assert all(after.gs[0] is before.gs[0] for before, after in pair_only)

@@ -105,11 +105,16 @@ class Stage:
     Attributes:
         eps: the temperature.
         interactions: one per problem of the objective.
+        jump: whether the strategy moves the potentials to finer entities after this
+            stage (the last temperature of a multiscale level): the loop then converges
+            every problem here, the symmetric ones too, which are cheap to converge on
+            the coarse entities and dear on the points (see ``sinkhorn_loop``).
         free: the free measure of a barycenter problem (``None``: all measures given).
     """
 
     eps: float
     interactions: tuple[Interaction, ...]
+    jump: bool = False
     free: FreeMeasure | None = None
 
 

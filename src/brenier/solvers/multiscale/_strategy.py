@@ -344,7 +344,7 @@ class MultiscaleStrategy:
         if state is None or k == 0:  # the coarse stage keeps its kernels
             if self.level < 0:
                 self.level, self.current = 0, self._coarse()
-            return Stage(eps, self.current), state
+            return Stage(eps, self.current, jump=self._jumps(index)), state
         if k != self.level:
             state = self._change_level(k, state)
         assert self.geometry is not None  # set by _change_level
@@ -358,7 +358,14 @@ class MultiscaleStrategy:
             f"level {self.levels[k].cloud} ({self.geometry.x.shape[0]} entities), "
             f"eps {eps:.3g}: kept {kept:.2%}, iteration {state.iteration}"
         )
-        return Stage(eps, self.current), state
+        return Stage(eps, self.current, jump=self._jumps(index)), state
+
+    def _jumps(self, index: int) -> bool:
+        """Whether stage ``index`` is the last before the points."""
+        if index + 1 >= len(self.stages):
+            return False
+        k, following = self.stages[index][0], self.stages[index + 1][0]
+        return k != following and self.levels[following].cloud == self.hx.points
 
     def _change_level(self, k: int, state: SinkhornState) -> SinkhornState:
         """Line 3: extrapolates the state onto level k's entities."""
