@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 from torch import Tensor
@@ -224,7 +226,7 @@ def test_symmetric_problems_converge_before_the_jump_to_the_points() -> None:
     brenier.solve(x, y, blur=0.02, backend="multiscale", callback=states.append)
     pair_only = [
         (before, after)
-        for before, after in zip(states, states[1:], strict=False)
+        for before, after in itertools.pairwise(states)
         if after.eps == before.eps and after.fs[0] is before.fs[0]
     ]
     assert pair_only, "no symmetric-only updates"
