@@ -493,9 +493,10 @@ def sinkhorn_loop(
             # softmins more on the points (0.25 s against 0.23; gradients as close at
             # 10^4 and 10^5 points, ``benchmarks/results/stopping_*_symonce.json``); at
             # 10^6 points (only the last stage on them), one update before the jump left
-            # them rough for the points: 66 s against 55. Converged with the pair problems
-            # before the jump, they held the pair longer at the coarse level, and the
-            # close shapes at 10^4 stopped at 0.49% of the gradient instead of 0.20%.
+            # them rough for the points: 66 s against 55. Converged before the jump, they
+            # no longer hold the last temperature above the floor's zone: the close shapes
+            # at 10^4 points stop after 165 iterations, 0.49% of the gradient off (206
+            # and 0.20% without; the online backend: 165 and 0.53%).
             handover = INTERMEDIATE_TOL if stage.free is None else FREE_INTERMEDIATE_TOL
             level_tol = tol if final else max(tol, handover)
             tols = (level_tol, level_tol if final else float("inf"))
