@@ -210,8 +210,9 @@ class BlockSparsePair:
     y: Tensor
     items: tuple[SortedPair, ...]
     p: int = 2
-    #: Per (item, eps), the rows' last untracked results: the next call's shifts.
-    _shifts: dict[tuple[int, float], np.ndarray] = field(
+    #: Per item, the eps and the rows' results of its last untracked call: the next
+    #: call's shifts at that eps (one array per item, whatever the eps a user walks).
+    _shifts: dict[int, tuple[float, np.ndarray]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -238,16 +239,16 @@ class BlockSparsePair:
         call depends on them."""
         for b, it in enumerate(self.items):
             guess = lse[b].detach().to(self.x.dtype)[it.x_perm]
-            self._shifts[(b, float(eps))] = guess.contiguous().numpy()
+            self._shifts[b] = (float(eps), guess.contiguous().numpy())
 
     def _untracked_lse(self, b: int, eps: float, hs: Tensor) -> Tensor:
         """Item b's log-sum-exp without autograd on its sorted h, shifted by the rows' last
         results: a loop calls its kernels with slowly changing h, and rows of one
         cluster are too far apart in the log to shift each other (``lse_kernel``)."""
-        it = self.items[b]
-        key = (b, float(eps))
-        out = _lse(*self._sorted[b], hs, eps, it.blocks, self.p, self._shifts.get(key))
-        self._shifts[key] = out.numpy()  # never written again: callers index or copy it
+        it, last = self.items[b], self._shifts.get(b)
+        guess = last[1] if last is not None and last[0] == float(eps) else None
+        out = _lse(*self._sorted[b], hs, eps, it.blocks, self.p, guess)
+        self._shifts[b] = (float(eps), out.numpy())  # never written again: callers copy it
         return out
 
     def softmin(self, eps: float, h: Tensor) -> Tensor:
