@@ -109,12 +109,24 @@ class Stage:
             stage (the last temperature of a multiscale level): the loop then converges
             every problem here, the symmetric ones too, which are cheap to converge on
             the coarse entities and dear on the points (see ``sinkhorn_loop``).
+        presolve: whether this stage solves the last temperature on coarser entities than
+            the last stage's (a multiscale grid level before the points): the loop
+            converges it by the last temperature's rules (its tolerance, the settled
+            maps), and the last stage then only polishes: it stops once its error is
+            within the rounding floor's zone (see ``sinkhorn_loop``).
+        keep_measured: whether a converged accelerated iteration ends on the plan whose
+            error it measured, :math:`(T_{xy}(g), g)`, rather than on the plain image
+            :math:`T_{yx}(T_{xy}(g))` (half an iteration further): set on a last stage
+            whose kernels remember their last reduction, which the value then reads
+            instead of a new softmin (multiscale; ``BlockSparsePair``).
         free: the free measure of a barycenter problem (``None``: all measures given).
     """
 
     eps: float
     interactions: tuple[Interaction, ...]
     jump: bool = False
+    presolve: bool = False
+    keep_measured: bool = False
     free: FreeMeasure | None = None
 
 

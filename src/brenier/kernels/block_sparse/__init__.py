@@ -19,6 +19,7 @@ from ._kernel import BlockSparsePair, SortedPair
 from ._truncation import (
     BlockSparsity,
     Children,
+    Fit,
     Frame,
     potential_fit,
     truncate,
@@ -31,6 +32,7 @@ __all__ = [
     "BlockSparsity",
     "Children",
     "Clusters",
+    "Fit",
     "Frame",
     "MultiscaleBackend",
     "NestedGrids",

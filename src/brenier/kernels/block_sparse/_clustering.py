@@ -20,6 +20,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from . import _clustering_numba as _nb
+
 
 @dataclass(frozen=True)
 class Clusters:
@@ -50,12 +52,7 @@ class Clusters:
 
 def _morton(cells: Tensor, bits: int) -> Tensor:
     """Z-order code of non-negative cells (N, D): nearby cells get nearby codes."""
-    D = cells.shape[1]
-    code = torch.zeros(cells.shape[0], dtype=torch.int64)
-    for bit in range(bits):
-        for d in range(D):
-            code |= ((cells[:, d] >> bit) & 1) << (bit * D + d)
-    return code
+    return torch.from_numpy(_nb.morton(cells.contiguous().numpy(), bits))
 
 
 def _cell_ids(x: Tensor, origin: Tensor, side: float) -> Tensor:
@@ -125,6 +122,7 @@ class NestedGrids:
         self.sorted = code[self.perm]
         self.inverse = torch.empty_like(self.perm)
         self.inverse[self.perm] = torch.arange(self.perm.numel())
+        self.xs = x.detach()[self.perm].contiguous()  # every grid's sorted cloud
 
     def _runs(self, m: int) -> Tensor:
         """Whether each sorted point starts a cell of grid m."""
@@ -145,7 +143,7 @@ class NestedGrids:
         labels[perm] = ranks
         counts = torch.bincount(ranks)
         offsets = torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
-        return _summarise(x, w, perm, self.inverse, offsets, labels, counts)
+        return _summarise(x, w, perm, self.inverse, offsets, labels, counts, self.xs)
 
 
 def nested_grids(x: Tensor, origin: Tensor, finest: float) -> NestedGrids | None:
@@ -164,19 +162,19 @@ def nested_grids(x: Tensor, origin: Tensor, finest: float) -> NestedGrids | None
 
 def _summarise(
     x: Tensor, w: Tensor, perm: Tensor, inverse: Tensor, offsets: Tensor, labels: Tensor,
-    counts: Tensor,
+    counts: Tensor, xs: Tensor | None = None,
 ) -> Clusters:  # fmt: skip
     """The clusters' weights, centroids (weighted; plain means where the weight is 0)
-    and radii, around their order."""
+    and radii, around their order (``xs``: x[perm], if already gathered)."""
     K = counts.numel()
-    w = w.detach()
-    weights = torch.zeros(K, dtype=x.dtype).index_add_(0, labels, w)
-    ww = torch.where(weights[labels] > 0, w, 1.0 / counts[labels].to(x.dtype))
-    sums = torch.zeros(K, x.shape[1], dtype=x.dtype).index_add_(0, labels, ww[:, None] * x)
-    norms = torch.zeros(K, dtype=x.dtype).index_add_(0, labels, ww)
-    centroids = sums / norms[:, None]
-    dist = (x - centroids[labels]).norm(dim=-1)
-    radii = torch.zeros(K, dtype=x.dtype).scatter_reduce_(0, labels, dist, "amax")
+    xs = x.detach()[perm].contiguous() if xs is None else xs
+    ws = w.detach()[perm].contiguous()
+    weights, radii = torch.empty(K, dtype=x.dtype), torch.empty(K, dtype=x.dtype)
+    centroids = torch.empty(K, x.shape[1], dtype=x.dtype)
+    _nb.segment_moments(
+        xs.numpy(), ws.numpy(), offsets.numpy(), weights.numpy(), centroids.numpy(),
+        radii.numpy(),
+    )  # fmt: skip
     return Clusters(perm, inverse, offsets, centroids, weights, radii, labels)
 
 

@@ -60,9 +60,13 @@ def _structure(s: BlockSparsity) -> tuple[np.ndarray | int, ...]:
     return s.x_offsets, s.row_ptr, s.col_lo, s.col_hi, s.width
 
 
-def block_lse(x: Tensor, y: Tensor, h: Tensor, eps: float, s: BlockSparsity, p: int = 2) -> Tensor:
-    """Block-sparse log-sum-exp of sorted x (N, D), y (M, D), h (M,): (N,)."""
-    return _lse(_np(x), _np(y.T), h, eps, s, p)
+def block_lse(
+    x: Tensor, y: Tensor, h: Tensor, eps: float, s: BlockSparsity, p: int = 2,
+    guess: np.ndarray | None = None,
+) -> Tensor:  # fmt: skip
+    """Block-sparse log-sum-exp of sorted x (N, D), y (M, D), h (M,): (N,); ``guess``:
+    each sorted row's shift (see :func:`_lse`)."""
+    return _lse(_np(x), _np(y.T), h, eps, s, p, guess)
 
 
 def _lse(
@@ -95,8 +99,8 @@ _NO_GUESS = {np.dtype(t): np.empty(0, dtype=t) for t in (np.float32, np.float64)
 
 class _BlockSoftmin(torch.autograd.Function):
     @staticmethod
-    def forward(ctx: FunctionCtx, x, y, h, eps, s, p):
-        lse = block_lse(x, y, h, eps, s, p)
+    def forward(ctx: FunctionCtx, x, y, h, eps, s, p, guess=None, known=None):
+        lse = block_lse(x, y, h, eps, s, p, guess) if known is None else known
         ctx.save_for_backward(x, y, h, lse)
         ctx.eps, ctx.s, ctx.p = eps, s, p  # type: ignore[attr-defined]
         return lse.mul(-eps)
@@ -126,7 +130,7 @@ class _BlockSoftmin(torch.autograd.Function):
             cS.numpy(),
             cG.numpy(),
         )
-        return gx, cG.sum(0).T, cS.sum(0).mul_(-eps), None, None, None
+        return gx, cG.sum(0).T, cS.sum(0).mul_(-eps), None, None, None, None, None
 
 
 class _BlockSoftmaxSum(torch.autograd.Function):
@@ -210,9 +214,10 @@ class BlockSparsePair:
     y: Tensor
     items: tuple[SortedPair, ...]
     p: int = 2
-    #: Per item, the eps and the rows' results of its last untracked call: the next
-    #: call's shifts at that eps (one array per item, whatever the eps a user walks).
-    _shifts: dict[int, tuple[float, np.ndarray]] = field(
+    #: Per item, the eps and the rows' results of its last untracked call, and its
+    #: sorted h: the next call's shifts at that eps (one array per item, whatever the
+    #: eps a user walks), and its result if it has the same h (``None``: a seed).
+    _shifts: dict[int, tuple[float, np.ndarray, Tensor | None]] = field(
         default_factory=dict, compare=False, repr=False
     )
 
@@ -239,17 +244,41 @@ class BlockSparsePair:
         call depends on them."""
         for b, it in enumerate(self.items):
             guess = lse[b].detach().to(self.x.dtype)[it.x_perm]
-            self._shifts[b] = (float(eps), guess.contiguous().numpy())
+            self._shifts[b] = (float(eps), guess.contiguous().numpy(), None)
 
     def _untracked_lse(self, b: int, eps: float, hs: Tensor) -> Tensor:
         """Item b's log-sum-exp without autograd on its sorted h, shifted by the rows' last
         results: a loop calls its kernels with slowly changing h, and rows of one
         cluster are too far apart in the log to shift each other (``lse_kernel``)."""
-        it, last = self.items[b], self._shifts.get(b)
-        guess = last[1] if last is not None and last[0] == float(eps) else None
-        out = _lse(*self._sorted[b], hs, eps, it.blocks, self.p, guess)
-        self._shifts[b] = (float(eps), out.numpy())  # never written again: callers copy it
+        known = self._known(b, eps, hs)
+        if known is not None:
+            return known
+        it = self.items[b]
+        out = _lse(*self._sorted[b], hs, eps, it.blocks, self.p, self._guess(b, eps))
+        # Never written again (callers copy it); hs neither (a fresh gather).
+        self._shifts[b] = (float(eps), out.numpy(), hs.detach())
         return out
+
+    def _guess(self, b: int, eps: float) -> np.ndarray | None:
+        """Item b's row shifts for a call at eps: the last call's results there, if any."""
+        last = self._shifts.get(b)
+        return last[1] if last is not None and last[0] == float(eps) else None
+
+    def _known(self, b: int, eps: float, hs: Tensor) -> Tensor | None:
+        """Item b's log-sum-exp at (eps, sorted h) if its last untracked call had them:
+        the value of a solve reduces the last g of the loop again (with autograd), the
+        loop's last softmin (``solvers/_solve.py``)."""
+        last = self._shifts.get(b)
+        if last is None or last[0] != float(eps) or last[2] is None:
+            return None
+        before = last[2]
+        same = before.shape == hs.shape and before.dtype == hs.dtype and torch.equal(before, hs)
+        return torch.from_numpy(last[1]) if same else None
+
+    def with_clouds(self, x: Tensor, y: Tensor) -> BlockSparsePair:
+        """The same kept blocks (and row shifts) on other tensors of the same points,
+        e.g. the user's, which autograd tracks."""
+        return BlockSparsePair(x, y, self.items, self.p, dict(self._shifts))
 
     def softmin(self, eps: float, h: Tensor) -> Tensor:
         """Truncated soft distance transform, h (B, M) -> (B, N).
@@ -267,7 +296,8 @@ class BlockSparsePair:
         out = []
         for b, it in enumerate(self.items):
             xs, ys, hs = x[b, it.x_perm], y[b, it.y_perm], h[b, it.y_perm]
-            s = _BlockSoftmin.apply(xs, ys, hs, float(eps), it.blocks, self.p)
+            known, guess = self._known(b, eps, hs.detach()), self._guess(b, eps)
+            s = _BlockSoftmin.apply(xs, ys, hs, float(eps), it.blocks, self.p, guess, known)
             out.append(s[it.x_inverse])
         return torch.stack(out).to(self.x.dtype)
 

@@ -93,6 +93,23 @@ class BlockSparsity:
         """The largest number of kept columns of one cluster (the kernels' buffers)."""
         return max(1, int(self.columns.max())) if self.columns.size else 1
 
+    def blocks(self, col_offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The kept block pairs as CSR (ptr, idx) over the row clusters, given the
+        column clusters' offsets (``ranges`` merged consecutive blocks; empty clusters
+        share their offset with the next one and are left out)."""
+        live = np.flatnonzero(np.diff(col_offsets) > 0)
+        starts = col_offsets[live]
+        lo = np.searchsorted(starts, self.col_lo)
+        hi = np.searchsorted(starts, self.col_hi)
+        counts = hi - lo
+        K = self.row_ptr.shape[0] - 1
+        per_row = np.bincount(np.repeat(np.arange(K), np.diff(self.row_ptr)), counts, K)
+        ptr = np.concatenate([[0], np.cumsum(per_row)]).astype(np.int64)
+        ends = np.cumsum(counts)
+        within = np.arange(ends[-1] if ends.size else 0) - np.repeat(ends - counts, counts)
+        idx = live[np.repeat(lo, counts) + within].astype(np.int64)
+        return ptr, idx
+
     @classmethod
     def full(cls, N: int, M: int) -> BlockSparsity:
         """One cluster per side, everything kept: the online kernel."""
@@ -273,14 +290,15 @@ def _select_step(
 
 
 def truncate_chain(
-    rows: list[tuple[Clusters, Fit]],
-    cols: list[tuple[Clusters, Fit]],
+    rows: list[tuple[Clusters, Fit | None]],
+    cols: list[tuple[Clusters, Fit | None]],
     children: list[tuple[Children, Children]],
     eps: float,
     tau: float,
     symmetric: bool = False,
     p: int = 2,
     points: tuple[Tensor, Tensor, Tensor, Tensor] | None = None,
+    start: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> tuple[BlockSparsity, BlockSparsity]:
     """Block sparsity of (x, y) and (y, x) at the last of a chain of nested groupings.
 
@@ -293,12 +311,22 @@ def truncate_chain(
     With ``points = (x, y, f, g)``, the entities of both sides and their potentials, the
     blocks the rule kept at the last grid are tested once more on the entities
     themselves (:func:`_exact_step`).
+
+    ``start``: the kept pairs of the first grouping as CSR (ptr, idx), e.g. a coarser
+    level's at the same temperature (:meth:`BlockSparsity.blocks`), instead of the rule
+    on all its pairs (its fits are then not used).
     """
     te = tau * eps
     (cx, F), (cy, G) = rows[0], cols[0]
-    ptr, idx = _nb.dense_blocks(_geometry(cx, F), _geometry(cy, G), te, p)
+    if start is not None:
+        ptr, idx = start
+    else:
+        assert F is not None and G is not None  # fits are given where the rule runs
+        ptr, idx = _nb.dense_blocks(_geometry(cx, F), _geometry(cy, G), te, p)
     for t in range(1, len(rows)):
-        fine = (*rows[t], *cols[t])
+        (kx, F), (ky, G) = rows[t], cols[t]
+        assert F is not None and G is not None
+        fine = (kx, F, ky, G)
         ptr, idx = _select_step(
             ptr, idx, cols[t - 1][0].count, fine, children[t - 1], te, symmetric, p
         )
