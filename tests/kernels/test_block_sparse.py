@@ -356,3 +356,79 @@ def test_truncation_gives_rows_of_zero_mass_a_partner_with_mass(gen) -> None:
             spans = range(s.row_ptr[i], s.row_ptr[i + 1])
             kept = torch.cat([cols.perm[s.col_lo[r] : s.col_hi[r]] for r in spans])
             assert float(mass[kept].sum()) > 0, f"cluster {i} keeps no column with mass"
+
+
+def test_block_sparsity_gives_back_its_kept_pairs(gen: torch.Generator) -> None:
+    """``BlockSparsity.blocks`` inverts the ranges (consecutive kept blocks merged, empty
+    column clusters sharing their offset): the CSR a chain may start from."""
+    import numpy as np
+
+    from brenier.kernels.block_sparse import _truncation_numba as nb
+
+    rng = np.random.default_rng(int(torch.randint(0, 2**31, (1,), generator=gen)))
+    for _ in range(200):
+        Kx, Ky = int(rng.integers(1, 12)), int(rng.integers(1, 15))
+        sizes = rng.integers(0, 4, Ky)
+        keep = (rng.random((Kx, Ky)) < 0.4) & (sizes > 0)[None]
+        ptr = np.concatenate([[0], np.cumsum(keep.sum(1))]).astype(np.int64)
+        idx = np.concatenate([np.flatnonzero(r) for r in keep] + [[]]).astype(np.int64)
+        x_off = np.concatenate([[0], np.cumsum(rng.integers(1, 4, Kx))]).astype(np.int64)
+        y_off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        row_ptr, lo, hi, kept = nb.ranges(ptr, idx, x_off, y_off)
+        back = BlockSparsity(x_off, row_ptr, lo, hi, int(kept)).blocks(y_off)
+        assert np.array_equal(back[0], ptr) and np.array_equal(back[1], idx)
+
+
+def test_a_chain_started_from_kept_pairs_keeps_them(gen: torch.Generator) -> None:
+    """``truncate_chain(start=...)`` with one grouping: the given pairs, both ways (the
+    points reading a presolve's blocks); one grid finer: the rule on their children."""
+    x = torch.rand(400, 2, generator=gen, dtype=torch.float64)
+    y = torch.rand(300, 2, generator=gen, dtype=torch.float64) + 0.2
+    a, b = torch.full((400,), 1 / 400, dtype=x.dtype), torch.full((300,), 1 / 300, dtype=x.dtype)
+    origin = torch.zeros(2, dtype=x.dtype)
+    cx, cy = grid_clusters(x, a, 0.25, origin), grid_clusters(y, b, 0.25, origin)
+    f, g = torch.zeros(400, dtype=x.dtype), torch.zeros(300, dtype=x.dtype)
+    eps, tau = 0.01, 5.0
+    rows = [(cx, potential_fit(f, Frame.of(a, x, cx)))]
+    cols = [(cy, potential_fit(g, Frame.of(b, y, cy)))]
+    xy, yx = truncate_chain(rows, cols, [], eps, tau)
+    start = xy.blocks(cy.offsets.numpy())
+    again, back = truncate_chain([(cx, None)], [(cy, None)], [], eps, tau, start=start)
+    for s, t in ((again, xy), (back, yx)):
+        assert s.kept_pairs == t.kept_pairs
+        assert all((u == v).all() for u, v in zip(
+            (s.row_ptr, s.col_lo, s.col_hi), (t.row_ptr, t.col_lo, t.col_hi), strict=True
+        ))  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_value_reads_the_last_softmin(
+    gen: torch.Generator, dtype: torch.dtype, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A call with the h of the kernel's last untracked call at the same eps returns its
+    result, with autograd too (the value of a solve reduces the loop's last g again);
+    the gradients are those of a fresh kernel; another h is computed afresh."""
+    from brenier.kernels.block_sparse import _kernel
+
+    calls = []
+    compute = _kernel._lse
+    monkeypatch.setattr(_kernel, "_lse", lambda *a: calls.append(1) or compute(*a))
+    x = torch.rand(1, 120, 3, generator=gen, dtype=torch.float64).to(dtype)
+    y = torch.rand(1, 90, 3, generator=gen, dtype=torch.float64).to(dtype)
+    h = torch.randn(1, 90, generator=gen, dtype=torch.float64).to(dtype)
+    eps = 0.05
+    pair = _full_pair(x, y)
+    first = pair.softmin(eps, h)
+    assert torch.equal(pair.softmin(eps, h.clone()), first)
+    xs, ys = x.clone().requires_grad_(), y.clone().requires_grad_()
+    tracked = pair.with_clouds(xs, ys).softmin(eps, h)
+    assert len(calls) == 1  # the first call only
+    fresh = _full_pair(xs, ys).softmin(eps, h)
+    assert torch.equal(tracked.detach(), first)
+    grads = torch.autograd.grad(tracked.sum(), (xs, ys))
+    expected = torch.autograd.grad(fresh.sum(), (xs, ys))
+    tol = 1e-5 if dtype == torch.float32 else 1e-12
+    for u, v in zip(grads, expected, strict=True):
+        torch.testing.assert_close(u, v, atol=tol, rtol=tol)
+    other = h + 1.0  # softmin(h + 1) = softmin(h) - eps
+    torch.testing.assert_close(pair.softmin(eps, other), first - eps, atol=tol, rtol=tol)

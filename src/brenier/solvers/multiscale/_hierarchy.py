@@ -29,6 +29,9 @@ MIN_POINTS_PER_ENTITY = 2
 #: A jump to the points from a level this many times smaller is prepared on the
 #: finest grid level, at the points' first temperature.
 PRESOLVE_RATIO = 4
+#: A presolve on the finest grid is preceded by one on the grid this many coarser, if
+#: the solve has not been there yet: the maps settle there, the finer levels polish.
+SETTLE_STEP = 1
 #: A grid level runs while eps > side^2 / JUMP: cells up to twice the blur (measured:
 #: JUMP = 1, cells below the blur as in GeomLoss, costs 2-3x more at 10^4-10^5 points).
 JUMP = 4.0
@@ -143,7 +146,10 @@ def plan_levels(
         # coarse): solve the points' first temperature on the finest grid first, so
         # that the points start near its solution (measured at 10^6 points, blur 0.01: one
         # iteration at the points instead of five, 36 s instead of 57-64 s).
-        blocks = max(0, finest - BLOCK_STEP)
-        levels.append(Level(finest, blocks, schedule[start : start + 1], presolve=True))
+        first = schedule[start : start + 1]
+        settle = finest - SETTLE_STEP
+        if settle > levels[-1].cloud:  # the maps settle where the iterations are cheaper
+            levels.append(Level(settle, max(0, settle - BLOCK_STEP), first, presolve=True))
+        levels.append(Level(finest, max(0, finest - BLOCK_STEP), first, presolve=True))
     levels.append(Level(hx.points, point_blocks, schedule[start:]))
     return levels
