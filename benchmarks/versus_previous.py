@@ -50,6 +50,8 @@ def main() -> None:
     parser.add_argument("arguments", nargs=argparse.REMAINDER)
     args = parser.parse_args()
     sources = {"reference": args.reference.resolve() / "src", "this tree": HERE.parent / "src"}
+    if not (sources["reference"] / "brenier").is_dir():  # else this tree's would be imported
+        parser.error(f"--reference {args.reference}: no src/brenier there (a checkout's root)")
     runs: dict[str, list[list[dict]]] = {label: [] for label in sources}
     stem = Path(args.script).stem
     for k in range(args.repeats):

@@ -85,6 +85,17 @@ def test_the_auto_rule_reads_a_typed_request() -> None:
     assert DEFAULT_MEMORY_BUDGET == 2 * 1024**3  # one budget: cost matrices and plans
 
 
+def test_the_cpu_only_multiscale_backend_refuses_other_devices() -> None:
+    """Its kernels are compiled for the CPU: CUDA data gets a clear error, and ``auto``
+    never picks it there (dense or online instead)."""
+    shape = (1, 20_000, 20_000)
+    on_gpu = BackendRequest("multiscale", Cost(p=2), shape, dim=3, device_type="cuda")
+    with pytest.raises(ValueError, match=r"\[brenier\] backend 'multiscale' runs on the CPU"):
+        choose_backend(on_gpu)
+    auto = BackendRequest("auto", Cost(p=2), shape, dim=3, device_type="cuda", purpose="loop")
+    assert choose_backend(auto).name in ("dense", "online")
+
+
 def test_p1_runs_on_multiscale_and_online(gen):
     x = torch.randn(50, 3, generator=gen, dtype=torch.float64)
     y = torch.randn(60, 3, generator=gen, dtype=torch.float64)

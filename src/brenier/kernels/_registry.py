@@ -162,6 +162,12 @@ def choose_backend(request: BackendRequest) -> KernelBackend:
                 f"above the memory budget of {budget / 1e9:.2f} GB. Use backend='online' or "
                 "'auto', or raise `memory_budget`."
             )
+        if isinstance(backend, MultiscaleBackend) and request.device_type != "cpu":
+            raise ValueError(
+                f"{PREFIX} backend 'multiscale' runs on the CPU (compiled kernels); the data "
+                f"is on {request.device_type!r}. Use backend='auto' (dense or online there), "
+                "'online' or 'keops', or move the data to the CPU."
+            )
         if needs_grids(backend) and not request.grids:
             raise TypeError(
                 f"{PREFIX} backend {backend.name!r} works on Grid geometries (images and "
