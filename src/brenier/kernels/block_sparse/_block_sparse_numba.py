@@ -307,6 +307,57 @@ def planvec_kernel(x, yT, a, h, VT, c, p, x_offsets, row_ptr, col_lo, col_hi, wi
                     row_planvec(x[q], yk, a[q], hk, vk, c, p, buf, tmp, out[q])
 
 
+@njit(fastmath=FASTMATH, cache=True)
+def _softmin_backward4_3d(x, i, yT, a, g, hb, c, sS, sG, gx) -> None:
+    """:func:`row_softmin_backward` for the four rows i, ..., i + 3 of x (D = 3, p = 2)
+    in one pass over the targets: with :math:`w_{rj} = g_r P_{rj}` and
+    :math:`d_{rj} = x_r - y_j`, each row's :math:`\\sum_j w_{rj} d_{rj}`, and the column
+    sums updated once for the four rows, :math:`S_j \\mathrel{+}= \\sum_r w_{rj}`,
+    :math:`G_j \\mathrel{-}= \\sum_r w_{rj} d_{rj}` (one read-modify-write of the four
+    column arrays per target, not four; differences first, as the one-row pass)."""
+    prefer_wide_vectors()
+    L = yT.shape[1]
+    y0, y1, y2, s0, s1, s2 = yT[0], yT[1], yT[2], sG[0], sG[1], sG[2]
+    p0, p1, p2, pa, pg = x[i, 0], x[i, 1], x[i, 2], a[i], g[i]
+    q0, q1, q2, qa, qg = x[i + 1, 0], x[i + 1, 1], x[i + 1, 2], a[i + 1], g[i + 1]
+    r0, r1, r2, ra, rg = x[i + 2, 0], x[i + 2, 1], x[i + 2, 2], a[i + 2], g[i + 2]
+    t0, t1, t2, ta, tg = x[i + 3, 0], x[i + 3, 1], x[i + 3, 2], a[i + 3], g[i + 3]
+    gp0 = gp1 = gp2 = gq0 = gq1 = gq2 = gr0 = gr1 = gr2 = gt0 = gt1 = gt2 = c - c
+    for k in range(L):
+        u0, u1, u2, v = y0[k], y1[k], y2[k], hb[k]
+        dp0, dp1, dp2 = p0 - u0, p1 - u1, p2 - u2
+        dq0, dq1, dq2 = q0 - u0, q1 - u1, q2 - u2
+        dr0, dr1, dr2 = r0 - u0, r1 - u1, r2 - u2
+        dt0, dt1, dt2 = t0 - u0, t1 - u1, t2 - u2
+        wp = pg * fast_exp(pa + v - c * (dp0 * dp0 + dp1 * dp1 + dp2 * dp2))
+        wq = qg * fast_exp(qa + v - c * (dq0 * dq0 + dq1 * dq1 + dq2 * dq2))
+        wr = rg * fast_exp(ra + v - c * (dr0 * dr0 + dr1 * dr1 + dr2 * dr2))
+        wt = tg * fast_exp(ta + v - c * (dt0 * dt0 + dt1 * dt1 + dt2 * dt2))
+        e0 = wp * dp0 + wq * dq0 + wr * dr0 + wt * dt0
+        e1 = wp * dp1 + wq * dq1 + wr * dr1 + wt * dt1
+        e2 = wp * dp2 + wq * dq2 + wr * dr2 + wt * dt2
+        gp0 += wp * dp0
+        gp1 += wp * dp1
+        gp2 += wp * dp2
+        gq0 += wq * dq0
+        gq1 += wq * dq1
+        gq2 += wq * dq2
+        gr0 += wr * dr0
+        gr1 += wr * dr1
+        gr2 += wr * dr2
+        gt0 += wt * dt0
+        gt1 += wt * dt1
+        gt2 += wt * dt2
+        sS[k] += wp + wq + wr + wt
+        s0[k] -= e0
+        s1[k] -= e1
+        s2[k] -= e2
+    gx[i, 0], gx[i, 1], gx[i, 2] = gp0, gp1, gp2
+    gx[i + 1, 0], gx[i + 1, 1], gx[i + 1, 2] = gq0, gq1, gq2
+    gx[i + 2, 0], gx[i + 2, 1], gx[i + 2, 2] = gr0, gr1, gr2
+    gx[i + 3, 0], gx[i + 3, 1], gx[i + 3, 2] = gt0, gt1, gt2
+
+
 @njit(parallel=True, fastmath=FASTMATH, cache=True)
 def softmin_backward_kernel(
     x, yT, a, g, h, c, p, x_offsets, row_ptr, col_lo, col_hi, width, gx, cS, cG
@@ -329,8 +380,13 @@ def softmin_backward_kernel(
             sS = ss[:L]
             sG[:] = 0
             sS[:] = 0
-            for i in range(x_offsets[cl], x_offsets[cl + 1]):
-                row_softmin_backward(x[i], yk, a[i], g[i], hk, c, p, buf, tmp, gx[i], sS, sG)
+            i, i1 = x_offsets[cl], x_offsets[cl + 1]
+            if D == 3 and p == 2:  # four rows per pass over the targets
+                while i + 4 <= i1:
+                    _softmin_backward4_3d(x, i, yk, a, g, hk, c, sS, sG, gx)
+                    i += 4
+            for q in range(i, i1):
+                row_softmin_backward(x[q], yk, a[q], g[q], hk, c, p, buf, tmp, gx[q], sS, sG)
             _scatter_add(sG, col_lo, col_hi, r0, r1, cG[ch])
             _scatter_add(sS.reshape(1, -1), col_lo, col_hi, r0, r1, cS[ch].reshape(1, -1))
 
