@@ -118,7 +118,10 @@ def plan_levels(
     :math:`s_c / \\sqrt{\\text{JUMP}}` (cells up to twice the blur); the points take the
     rest, always at least the last one. The points' blocks are the coarsest grid with at
     most ``block`` points per cell on average; a grid level's blocks are ``BLOCK_STEP``
-    grids coarser.
+    grids coarser. When the schedule ends while the levels are still coarse
+    (:data:`PRESOLVE_RATIO`), the points' first temperature is solved on the finest grid
+    first, and before it on the grid :data:`SETTLE_STEP` coarser if the solve has not
+    been there (``Level.presolve``).
     """
     n = min(hx.x.shape[0], hy.x.shape[0])
     counts = [max(gx.count, gy.count) for gx, gy in zip(hx.grids, hy.grids, strict=True)]

@@ -17,8 +17,12 @@
 4. At each temperature of a level: truncate (``_truncation.py``) with the current
    potentials along the chain of grids down to the level's blocks, then continue the
    same loop on the block-sparse kernels.
+5. When the schedule ends while the levels are coarse, the last temperature is solved
+   on grid levels first (*presolves*, ``Stage.presolve``): the loop settles the maps on
+   the first, the finer ones and the points only polish, and the points keep the last
+   presolve's kept blocks (their chain starts from its kept pairs).
 
-The strategy only supplies kernels and moves potentials (lines 1, 3, 4); the loop of
+The strategy only supplies kernels and moves potentials (lines 1, 3-5); the loop of
 ``solvers/_sinkhorn.py`` iterates on them with its own tolerances, caps and
 acceleration, as for every backend. Each batch item gets its own strategy (its grids
 differ): :func:`brenier.solve` runs the loop once per item.
@@ -389,8 +393,9 @@ class MultiscaleStrategy:
         assert self.geometry is not None  # set by _change_level
         # One truncation per temperature: every new support restarts the loop's
         # acceleration (truncating again every 50 iterations was measured to take 2,948
-        # iterations at 10^5 points, blur 0.01, against 145 at 10^4 without). A presolve
-        # is truncated as the last temperature: the points read its blocks.
+        # iterations at 10^5 points, blur 0.01, against 145 at 10^4 without). The
+        # presolve before the points is truncated as the last temperature: they read
+        # its blocks.
         presolve = self._presolves(index)
         read = presolve and self._jumps(index)  # the points read its blocks
         tau = self.tau_last if index == len(self.stages) - 1 or read else self.tau
@@ -413,7 +418,8 @@ class MultiscaleStrategy:
 
     def _presolves(self, index: int) -> bool:
         """Whether stage ``index`` is a presolve of the last temperature: the points'
-        only temperature solved on the finest grid level first (``Level.presolve``)."""
+        only temperature solved on a grid level first (``Level.presolve``: the finest
+        grid, and the one above it where the maps settle)."""
         k, eps = self.stages[index]
         last = len(self.stages) - 1
         return self.levels[k].presolve and index < last and self.stages[last][1] == eps
