@@ -259,17 +259,22 @@ class BlockSparsePair:
         self._shifts[b] = (float(eps), out.numpy(), hs.detach())
         return out
 
+    def _last(self, b: int, eps: float) -> tuple[float, np.ndarray, Tensor | None] | None:
+        """Item b's last untracked call (or seed), if it was at eps."""
+        last = self._shifts.get(b)
+        return last if last is not None and last[0] == float(eps) else None
+
     def _guess(self, b: int, eps: float) -> np.ndarray | None:
         """Item b's row shifts for a call at eps: the last call's results there, if any."""
-        last = self._shifts.get(b)
-        return last[1] if last is not None and last[0] == float(eps) else None
+        last = self._last(b, eps)
+        return None if last is None else last[1]
 
     def _known(self, b: int, eps: float, hs: Tensor) -> Tensor | None:
         """Item b's log-sum-exp at (eps, sorted h) if its last untracked call had them:
         the value of a solve reduces the last g of the loop again (with autograd), the
         loop's last softmin (``solvers/_solve.py``)."""
-        last = self._shifts.get(b)
-        if last is None or last[0] != float(eps) or last[2] is None:
+        last = self._last(b, eps)
+        if last is None or last[2] is None:
             return None
         before = last[2]
         same = before.shape == hs.shape and before.dtype == hs.dtype and torch.equal(before, hs)

@@ -99,8 +99,9 @@ class Hierarchy:
 @dataclass(frozen=True)
 class Level:
     """One stage of the solve: a cloud (grid index, or ``points``), its block grid and
-    its temperatures; ``presolve``: the finest grid level solving the points' first
-    temperature before the jump to them (:data:`PRESOLVE_RATIO`)."""
+    its temperatures; ``presolve``: a grid level solving the points' first temperature
+    before the jump to them (the finest grid, and the one :data:`SETTLE_STEP` above it;
+    :data:`PRESOLVE_RATIO`)."""
 
     cloud: int
     blocks: int

@@ -240,9 +240,9 @@ def _truncated(
     out = [Interaction.pair(xy, yx, a, b, rho, points=(geo.x[None], geo.y[None]))]
     if len(state.fs) == 3:
         f_aa, g_bb = state.fs[1][0], state.fs[2][0]
-        tau = tau_symmetric
-        kept_xx = _kept(geo, "xx", f_aa, f_aa, eps, tau, p, balanced, start.get("xx"))
-        kept_yy = _kept(geo, "yy", g_bb, g_bb, eps, tau, p, balanced, start.get("yy"))
+        tau_s = tau_symmetric
+        kept_xx = _kept(geo, "xx", f_aa, f_aa, eps, tau_s, p, balanced, start.get("xx"))
+        kept_yy = _kept(geo, "yy", g_bb, g_bb, eps, tau_s, p, balanced, start.get("yy"))
         xx = _kernels(geo.x, geo.x, bx, bx, kept_xx, p)[0]
         yy = _kernels(geo.y, geo.y, by, by, kept_yy, p)[0]
         xx.seed(eps, state.fs[1] / -(lam * eps))
